@@ -12,6 +12,6 @@ import (
 	_ "github.com/hashicorp/go-hclog"
 	_ "github.com/rogpeppe/go-internal/testscript"
 	_ "go.uber.org/goleak"
-	_ "golang.org/x/time/rate"
 	_ "golang.org/x/sys/unix"
+	_ "golang.org/x/time/rate"
 )

@@ -131,7 +131,10 @@ func (o Options) Bool(name string) bool { b, _ := o[name].(bool); return b }
 func (o Options) Duration(name string) time.Duration { d, _ := o[name].(time.Duration); return d }
 
 // Expr returns the expression option name, or nil when it is not set.
-func (o Options) Expr(name string) *expression.Program { p, _ := o[name].(*expression.Program); return p }
+func (o Options) Expr(name string) *expression.Program {
+	p, _ := o[name].(*expression.Program)
+	return p
+}
 
 // Fields returns the field-expression block option name (such as map's set).
 func (o Options) Fields(name string) []Field { f, _ := o[name].([]Field); return f }
