@@ -1,0 +1,5 @@
+package source
+
+import "errors"
+
+var errPending = errors.New("this kind cannot be built yet")
