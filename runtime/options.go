@@ -1,0 +1,36 @@
+package runtime
+
+import (
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+)
+
+// DefaultBatchSize is the number of records an edge batch holds when
+// Options.BatchSize is zero.
+const DefaultBatchSize = 256
+
+// DefaultCapacity is the capacity of an edge whose Capacity is zero.
+const DefaultCapacity = 1024
+
+// Default error policy values, applied where ErrorPolicy leaves them zero.
+const (
+	DefaultRetryAttempts   = 5
+	DefaultRetryBackoff    = 100 * time.Millisecond
+	DefaultRetryMaxBackoff = 5 * time.Second
+)
+
+// Options tunes an execution. The zero value is ready to use.
+type Options struct {
+	// Clock is the execution's time; nil means RealClock. Pass the same
+	// clock the operators were built with.
+	Clock Clock
+	// Logger receives skipped records, retries and failures; nil discards.
+	Logger hclog.Logger
+	// BatchSize is the most records an edge batch holds; 0 means
+	// DefaultBatchSize.
+	BatchSize int
+	// NoFusion runs every processor on its own goroutine instead of fusing
+	// chains of simple processors into one loop.
+	NoFusion bool
+}
