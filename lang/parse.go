@@ -1,20 +1,318 @@
 package lang
 
 import (
+	"fmt"
+	"sort"
+	"strings"
+
+	"github.com/alecthomas/participle/v2"
+	"github.com/alecthomas/participle/v2/lexer"
+
 	"github.com/flowrun/flowrun/lang/ast"
 	"github.com/flowrun/flowrun/lang/diag"
 )
 
-// Parse parses the source of one .flow file. It always returns a file (with
-// whatever could be parsed) and reports every independent problem it finds.
-func Parse(filename string, src []byte) (*ast.File, diag.Diagnostics) {
-	return &ast.File{Filename: filename, Src: src, Body: &ast.Body{}}, nil
+// topItem is the unit the file parser parses: one attribute, block or
+// comment of the file's body. Parsing item by item lets Parse resume after
+// a syntax error.
+type topItem struct {
+	Item ast.Item `parser:"@@"`
 }
 
-// ParseValue decodes an attribute's raw value as a literal: a string,
-// heredoc, number, bool, null, list, object or reference. When the text is
-// not a literal (an expression, say) it returns an error diagnostic.
-// Ranges of the returned nodes are in the coordinates of the .flow file.
-func ParseValue(v *ast.Value) (ast.Literal, diag.Diagnostics) {
-	return nil, diag.Diagnostics{diag.Errorf(v.Range(), "Invalid value", "Literal values are not parsed yet.")}
+var fileParser = participle.MustBuild[topItem](
+	participle.Lexer(fileLexer{}),
+	participle.Union[ast.Item](&ast.Attribute{}, &ast.Block{}, &ast.Comment{}),
+	participle.Elide("Whitespace"),
+	participle.UseLookahead(1),
+)
+
+// Parse parses the source of one .flow file. It always returns a file with
+// whatever could be parsed, and reports every independent problem: lexical
+// errors anywhere, and one syntax error per top-level block (after a syntax
+// error, parsing resumes at the next line that starts a block at column 1).
+func Parse(filename string, src []byte) (*ast.File, diag.Diagnostics) {
+	toks, diags := scanFile(filename, src)
+	p := &fileParse{src: src, toks: toks, lines: newLineIndex(lexer.Position{Filename: filename, Line: 1, Column: 1}, src)}
+	p.diags = diags
+	body := &ast.Body{Pos: toks[0].Pos, EndPos: toks[len(toks)-1].Pos}
+	body.Items = p.items()
+	f := &ast.File{Filename: filename, Src: src, Body: body}
+	p.finish(f)
+	sortDiagnostics(p.diags)
+	return f, p.diags
+}
+
+// fileParse is the state of one Parse call.
+type fileParse struct {
+	src   []byte
+	toks  []lexer.Token
+	lines *lineIndex
+	diags diag.Diagnostics
+}
+
+// items parses the top-level items of the file one at a time.
+func (p *fileParse) items() []ast.Item {
+	var items []ast.Item
+	i := 0
+	for {
+		for p.toks[i].Type == tokWhitespace || p.toks[i].Type == tokNewline {
+			i++
+		}
+		if p.toks[i].EOF() {
+			return items
+		}
+		pl, err := lexer.Upgrade(&sliceLexer{toks: p.toks[i:]}, tokWhitespace)
+		if err != nil {
+			// sliceLexer never fails.
+			p.diags = append(p.diags, diag.Errorf(p.tokRange(p.toks[i]), "Internal error", "%v", err))
+			return items
+		}
+		top, err := fileParser.ParseFromLexer(pl, participle.AllowTrailing(true))
+		if err == nil {
+			items = append(items, top.Item)
+			i += int(pl.RawCursor())
+			continue
+		}
+		next, ok := p.recover(i, err)
+		if !ok {
+			return items
+		}
+		i = next
+	}
+}
+
+// recover reports the syntax error err met while parsing the item that
+// starts at token start, and returns the token where parsing resumes: the
+// next line that starts a block at column 1.
+func (p *fileParse) recover(start int, err error) (int, bool) {
+	tok := p.errorToken(err)
+	k := len(p.toks) - 1
+	if !tok.EOF() {
+		k = p.tokenAt(tok.Pos.Offset)
+	}
+	// An item that runs over a column-1 block header with a brace still
+	// open has most likely lost a '}': report it and resume at the header.
+	if r := p.nextBlockStart(start, p.toks[start].Pos.Line); r >= 0 && r <= k && p.openBraces(start, r) > 0 {
+		p.diags = append(p.diags, p.missingBraces(start, r)...)
+		return r, true
+	}
+	if tok.EOF() {
+		p.diags = append(p.diags, p.missingBraces(start, k)...)
+		return k, false
+	}
+	p.diags = append(p.diags, syntaxDiagnostic(err, p.lines, p.explainFile(tok)))
+	next := p.nextBlockStart(start, tok.Pos.Line)
+	return next, next >= 0
+}
+
+// openBraces returns how many more '{' than '}' tokens [from, to) holds.
+func (p *fileParse) openBraces(from, to int) int {
+	n := 0
+	for _, t := range p.toks[from:to] {
+		if t.Type == tokPunct {
+			switch t.Value {
+			case "{":
+				n++
+			case "}":
+				n--
+			}
+		}
+	}
+	return n
+}
+
+// errorToken finds the token a participle error points at.
+func (p *fileParse) errorToken(err error) lexer.Token {
+	if ute, ok := err.(*participle.UnexpectedTokenError); ok {
+		return ute.Unexpected
+	}
+	if perr, ok := err.(participle.Error); ok {
+		return p.toks[p.tokenAt(perr.Position().Offset)]
+	}
+	return p.toks[len(p.toks)-1]
+}
+
+// tokenAt returns the index of the first non-whitespace token that starts
+// at or after offset off.
+func (p *fileParse) tokenAt(off int) int {
+	i := sort.Search(len(p.toks), func(k int) bool { return p.toks[k].Pos.Offset >= off })
+	for i < len(p.toks)-1 && p.toks[i].Type == tokWhitespace {
+		i++
+	}
+	if i >= len(p.toks) {
+		i = len(p.toks) - 1
+	}
+	return i
+}
+
+// nextBlockStart returns the index of the first token after from that is
+// on a line after line and starts, at column 1, a block header; or -1.
+func (p *fileParse) nextBlockStart(from, line int) int {
+	for k := from + 1; k < len(p.toks)-1; k++ {
+		t := p.toks[k]
+		if t.Type == tokIdent && t.Pos.Column == 1 && t.Pos.Line > line && blockStartsAt(p.src, t.Pos.Offset) {
+			return k
+		}
+	}
+	return -1
+}
+
+// openBrace is a `{` of a block header while looking for missing braces.
+type openBrace struct {
+	tok    int // index of the '{'
+	header int // index of the block type
+	indent int // column of the first token on the header's line
+}
+
+// missingBraces explains an item, spanning tokens [start, end), whose braces
+// do not balance. Braces are paired by indentation where a '}' starts its
+// line, so the block reported is the one that lacks its '}', not the
+// outermost one.
+func (p *fileParse) missingBraces(start, end int) diag.Diagnostics {
+	var stack []openBrace
+	var unclosed []openBrace
+	lineFirst := start
+	for k := start; k < end; k++ {
+		t := p.toks[k]
+		if k == start || p.toks[k-1].Type == tokNewline && p.toks[k-1].Value == "\n" {
+			lineFirst = k
+		}
+		if lineFirst == k && t.Type == tokWhitespace {
+			lineFirst = k + 1
+		}
+		if t.Type != tokPunct {
+			continue
+		}
+		switch t.Value {
+		case "{":
+			h := k - 1
+			for h > start && p.toks[h].Type != tokNewline && !(p.toks[h].Type == tokPunct) {
+				h--
+			}
+			if p.toks[h].Type == tokNewline || p.toks[h].Type == tokPunct {
+				h++
+			}
+			for p.toks[h].Type == tokWhitespace && h < k {
+				h++
+			}
+			stack = append(stack, openBrace{tok: k, header: h, indent: p.toks[lineFirst].Pos.Column})
+		case "}":
+			if len(stack) == 0 {
+				continue
+			}
+			if lineFirst == k {
+				j := len(stack) - 1
+				for j >= 0 && stack[j].indent != t.Pos.Column {
+					j--
+				}
+				if j >= 0 {
+					unclosed = append(unclosed, stack[j+1:]...)
+					stack = stack[:j]
+					continue
+				}
+			}
+			stack = stack[:len(stack)-1]
+		}
+	}
+	unclosed = append(unclosed, stack...)
+	var ds diag.Diagnostics
+	for _, o := range unclosed {
+		header := p.headerText(o.header, o.tok)
+		r := p.tokRange(p.toks[o.tok])
+		r.Start = posOf(p.toks[o.header].Pos)
+		d := diag.Errorf(r, "Missing closing brace",
+			"The block %s opened here has no closing '}'.", header)
+		d.Hint = "Add the missing '}' where the block ends."
+		ds = append(ds, d)
+	}
+	if len(ds) == 0 {
+		d := diag.Errorf(p.tokRange(p.toks[end]), "Unexpected end of file",
+			"The file ends before this item is complete.")
+		ds = append(ds, d)
+	}
+	return ds
+}
+
+// headerText renders the block header made of tokens [from, to) for a
+// message: its type and labels.
+func (p *fileParse) headerText(from, to int) string {
+	var parts []string
+	for k := from; k < to; k++ {
+		if t := p.toks[k]; t.Type == tokIdent || t.Type == tokString {
+			parts = append(parts, t.Value)
+		}
+	}
+	return strings.Join(parts, " ")
+}
+
+// tokRange is the range a token covers.
+func (p *fileParse) tokRange(t lexer.Token) diag.Range {
+	return p.lines.rangeAt(t.Pos.Offset, t.Pos.Offset+len(t.Value))
+}
+
+// finish decodes labels, marks trailing comments and reports attributes
+// set twice in one body.
+func (p *fileParse) finish(f *ast.File) {
+	ast.Walk(f, func(n ast.Node) bool {
+		switch n := n.(type) {
+		case *ast.Label:
+			p.decodeLabel(n)
+		case *ast.Comment:
+			ls := n.Pos.Offset
+			for ls > 0 && p.src[ls-1] != '\n' {
+				ls--
+			}
+			n.Trailing = strings.TrimSpace(string(p.src[ls:n.Pos.Offset])) != ""
+		case *ast.Body:
+			p.checkDuplicates(n)
+		}
+		return true
+	})
+}
+
+func (p *fileParse) decodeLabel(l *ast.Label) {
+	if !strings.HasPrefix(l.Raw, `"`) {
+		l.Value = l.Raw
+		return
+	}
+	l.Quoted = true
+	v, ds := unquote(l.Raw, p.lines, l.Pos.Offset)
+	l.Value = v
+	p.diags = append(p.diags, ds...)
+}
+
+func (p *fileParse) checkDuplicates(b *ast.Body) {
+	seen := make(map[string]*ast.Attribute)
+	for _, a := range b.Attributes() {
+		if first, ok := seen[a.Name]; ok {
+			d := diag.Errorf(a.NameRange(), "Duplicate attribute",
+				"The attribute %q was already set at line %d. Each attribute may be set once per block.", a.Name, first.Pos.Line)
+			d.Hint = "Remove one of them."
+			p.diags = append(p.diags, d)
+			continue
+		}
+		seen[a.Name] = a
+	}
+}
+
+// sortDiagnostics orders diagnostics by where they start in their file.
+func sortDiagnostics(ds diag.Diagnostics) {
+	sort.SliceStable(ds, func(i, j int) bool {
+		a, b := ds[i].Subject, ds[j].Subject
+		if a.Filename != b.Filename {
+			return a.Filename < b.Filename
+		}
+		return a.Start.Byte < b.Start.Byte
+	})
+}
+
+// describe renders a token for a message.
+func describe(t lexer.Token) string {
+	switch {
+	case t.EOF():
+		return "the end of the file"
+	case t.Type == tokNewline && t.Value == "\n":
+		return "the end of the line"
+	}
+	return fmt.Sprintf("%q", t.Value)
 }
