@@ -132,7 +132,7 @@ func (r *Registry) Build(st *planner.Stage, env BuildEnv) (*flowruntime.Node, er
 	}
 	env.Logger = env.Logger.Named(st.Name)
 	if env.Clock == nil {
-		env.Clock = SystemClock{}
+		env.Clock = flowruntime.RealClock{}
 	}
 	n, err := k.Build(st, env)
 	if err != nil {

@@ -1,18 +1,22 @@
 package call
 
 import (
+	"bytes"
+	"context"
 	"errors"
+	"fmt"
+	"sync"
 	"time"
 
 	"github.com/flowrun/flowrun/operators"
+	"github.com/flowrun/flowrun/operators/codec"
 	"github.com/flowrun/flowrun/planner"
+	"github.com/flowrun/flowrun/planner/expression"
 	flowruntime "github.com/flowrun/flowrun/runtime"
 )
 
 // Kinds returns every kind of this package.
 func Kinds() []*operators.Kind { return []*operators.Kind{bufferedKind} }
-
-var errPending = errors.New("this kind cannot be built yet")
 
 var bufferedKind = &operators.Kind{
 	Schema: planner.Schema{
@@ -32,7 +36,7 @@ var bufferedKind = &operators.Kind{
 			{Name: "headers", Type: planner.Value,
 				Doc: "For http: an object of request headers, e.g. {Authorization = \"Bearer ...\"}."},
 			{Name: "response", Type: planner.Enum, Enum: []string{"auto", "json", "text"}, Default: "auto",
-				Doc: "How the output is read: json must parse, text is kept as a trimmed string, auto parses JSON and falls back to text."},
+				Doc: "How the output is read: json must parse, text is kept as a string without surrounding space, auto parses JSON and falls back to text."},
 			{Name: "as", Type: planner.String, Default: "result",
 				Doc: "The field that receives the result."},
 			{Name: "timeout", Type: planner.Duration, Default: 10 * time.Second,
@@ -44,5 +48,149 @@ var bufferedKind = &operators.Kind{
 		},
 		InFlight: func(o planner.Options) int { return int(o.Int("concurrency")) },
 	},
-	Build: func(*planner.Stage, operators.BuildEnv) (*flowruntime.Node, error) { return nil, errPending },
+	Build: buildBuffered,
+}
+
+func buildBuffered(st *planner.Stage, env operators.BuildEnv) (*flowruntime.Node, error) {
+	o := st.Options
+	b := &Buffered{
+		as:          o.String("as"),
+		response:    o.String("response"),
+		timeout:     o.Duration("timeout"),
+		concurrency: int(o.Int("concurrency")),
+		ordered:     o.Bool("ordered"),
+	}
+	if b.as == "" {
+		return nil, errors.New("as must name a field")
+	}
+	if b.response == "" {
+		b.response = "auto"
+	}
+	if b.concurrency < 1 {
+		return nil, fmt.Errorf("concurrency = %d: must be at least 1", b.concurrency)
+	}
+	if b.timeout <= 0 {
+		return nil, fmt.Errorf("timeout = %s: must be more than 0", b.timeout)
+	}
+	command, _ := o["command"].([]string)
+	switch o.String("call") {
+	case "exec":
+		if len(command) == 0 || command[0] == "" {
+			return nil, errors.New("call = \"exec\" needs a command, e.g. command = [\"jq\", \"-c\", \".\"]")
+		}
+		if o.Expr("url") != nil || o.Expr("body") != nil || o["headers"] != nil {
+			return nil, errors.New("url, body and headers are for call = \"http\"")
+		}
+		b.do = &execCall{argv: command, dir: env.Dir}
+	case "http":
+		if len(command) > 0 {
+			return nil, errors.New("command is for call = \"exec\"")
+		}
+		h, err := newHTTPCall(o, b.concurrency)
+		if err != nil {
+			return nil, err
+		}
+		b.do = h
+	default:
+		return nil, fmt.Errorf("unknown call %q", o.String("call"))
+	}
+	b.states.New = func() any { return &state{} }
+	return &flowruntime.Node{Caller: b}, nil
+}
+
+// Buffered is the buffered stage: one call per record, run by the runtime up
+// to Concurrency at once, the result stored in the record's field as.
+type Buffered struct {
+	as          string
+	response    string
+	timeout     time.Duration
+	concurrency int
+	ordered     bool
+	do          caller
+	// states holds what one call needs for itself: a runner and buffers.
+	states sync.Pool
+}
+
+// caller is what differs between exec and http.
+type caller interface {
+	// call returns the raw output for rec.
+	call(ctx context.Context, s *state, rec map[string]any) ([]byte, error)
+}
+
+// state is the scratch space of one call at a time.
+type state struct {
+	run expression.Runner
+	enc codec.Encoder
+	dec codec.Decoder
+	buf []byte
+}
+
+// maxOutput bounds what one call may return.
+const maxOutput = 16 << 20
+
+// Call runs the call for rec and merges its result.
+func (b *Buffered) Call(ctx context.Context, rec flowruntime.Record) (flowruntime.Record, error) {
+	s := b.states.Get().(*state)
+	defer b.states.Put(s)
+	ctx, cancel := context.WithTimeout(ctx, b.timeout)
+	defer cancel()
+	out, err := b.do.call(ctx, s, rec.Fields)
+	if err != nil {
+		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+			return rec, fmt.Errorf("timed out after %s: %w", b.timeout, err)
+		}
+		return rec, err
+	}
+	v, err := b.parse(s, out)
+	if err != nil {
+		return rec, err
+	}
+	if rec.Fields == nil {
+		rec.Fields = make(map[string]any, 1)
+	}
+	rec.Fields[b.as] = v
+	return rec, nil
+}
+
+func (b *Buffered) parse(s *state, out []byte) (any, error) {
+	trimmed := bytes.TrimSpace(out)
+	switch b.response {
+	case "text":
+		return string(trimmed), nil
+	case "json":
+		v, err := s.dec.Decode(trimmed)
+		if err != nil {
+			return nil, fmt.Errorf("response: %w", err)
+		}
+		return v, nil
+	}
+	if len(trimmed) == 0 {
+		return "", nil
+	}
+	if v, err := s.dec.Decode(trimmed); err == nil {
+		return v, nil
+	}
+	return string(trimmed), nil
+}
+
+// Concurrency is how many calls may run at once.
+func (b *Buffered) Concurrency() int { return b.concurrency }
+
+// Ordered says whether results keep the input order.
+func (b *Buffered) Ordered() bool { return b.ordered }
+
+// limitedBuffer keeps at most max bytes and reports whether more came.
+type limitedBuffer struct {
+	buf  []byte
+	max  int
+	over bool
+}
+
+func (l *limitedBuffer) Write(p []byte) (int, error) {
+	if room := l.max - len(l.buf); room < len(p) {
+		l.over = true
+		p = p[:max(room, 0)]
+	}
+	l.buf = append(l.buf, p...)
+	return len(p), nil
 }

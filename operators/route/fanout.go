@@ -2,16 +2,20 @@ package route
 
 import (
 	"errors"
+	"fmt"
+	"math"
+	"strconv"
+	"sync"
 
 	"github.com/flowrun/flowrun/operators"
+	"github.com/flowrun/flowrun/operators/codec"
 	"github.com/flowrun/flowrun/planner"
+	"github.com/flowrun/flowrun/planner/expression"
 	flowruntime "github.com/flowrun/flowrun/runtime"
 )
 
 // Kinds returns every kind of this package.
 func Kinds() []*operators.Kind { return []*operators.Kind{fanoutKind, mergeKind} }
-
-var errPending = errors.New("this kind cannot be built yet")
 
 var fanoutKind = &operators.Kind{
 	Schema: planner.Schema{
@@ -21,8 +25,92 @@ var fanoutKind = &operators.Kind{
 			{Name: "mode", Type: planner.Enum, Enum: []string{"broadcast", "round_robin", "hash"}, Default: "broadcast",
 				Doc: "broadcast sends every record to every reader, round_robin each record to the next reader, hash by the value of key."},
 			{Name: "key", Type: planner.Expr,
-				Doc: "For hash: the expression whose value picks the reader, so equal keys go to the same reader."},
+				Doc: "For hash: the expression whose value picks the reader, so records with equal keys go to the same reader."},
 		},
 	},
-	Build: func(*planner.Stage, operators.BuildEnv) (*flowruntime.Node, error) { return nil, errPending },
+	Build: func(st *planner.Stage, _ operators.BuildEnv) (*flowruntime.Node, error) {
+		mode := st.Options.String("mode")
+		if mode == "" {
+			mode = "broadcast"
+		}
+		key := st.Options.Expr("key")
+		f := &flowruntime.Fanout{Mode: mode}
+		switch mode {
+		case "broadcast", "round_robin":
+			if key != nil {
+				return nil, fmt.Errorf("key is only used with mode = \"hash\"")
+			}
+		case "hash":
+			if key == nil {
+				return nil, errors.New("mode = \"hash\" needs a key")
+			}
+			f.Router = NewHash(key)
+		default:
+			return nil, fmt.Errorf("unknown mode %q", mode)
+		}
+		return &flowruntime.Node{Fanout: f}, nil
+	},
+}
+
+// Hash routes a record by the FNV-1a hash of its key expression's value:
+// equal keys always go to the same output, in every run and every process.
+// It is safe for concurrent use.
+type Hash struct {
+	key  *expression.Program
+	pool sync.Pool
+}
+
+type hashState struct {
+	run expression.Runner
+	enc codec.Encoder
+	buf []byte
+}
+
+// NewHash returns a router by the value of key.
+func NewHash(key *expression.Program) *Hash {
+	return &Hash{key: key, pool: sync.Pool{New: func() any { return &hashState{} }}}
+}
+
+// Route returns the output of rec among n.
+func (r *Hash) Route(rec flowruntime.Record, n int) (int, error) {
+	if n <= 0 {
+		return 0, errors.New("route: no outputs")
+	}
+	s := r.pool.Get().(*hashState)
+	defer r.pool.Put(s)
+	v, err := s.run.Run(r.key, rec.Fields)
+	if err != nil {
+		return 0, err
+	}
+	var sum uint64
+	switch x := v.(type) {
+	case string:
+		sum = fnv1a(x)
+	case int64:
+		s.buf = strconv.AppendInt(s.buf[:0], x, 10)
+		sum = fnv1a(s.buf)
+	case float64:
+		if x == math.Trunc(x) && math.Abs(x) < 1<<63 {
+			// 2.0 and 2 are the same key.
+			s.buf = strconv.AppendInt(s.buf[:0], int64(x), 10)
+		} else {
+			s.buf = strconv.AppendFloat(s.buf[:0], x, 'g', -1, 64)
+		}
+		sum = fnv1a(s.buf)
+	default:
+		if s.buf, err = s.enc.Append(s.buf[:0], v); err != nil {
+			return 0, fmt.Errorf("key: %w", err)
+		}
+		sum = fnv1a(s.buf)
+	}
+	return int(sum % uint64(n)), nil
+}
+
+func fnv1a[T string | []byte](b T) uint64 {
+	h := uint64(14695981039346656037)
+	for i := 0; i < len(b); i++ {
+		h ^= uint64(b[i])
+		h *= 1099511628211
+	}
+	return h
 }

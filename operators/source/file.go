@@ -1,13 +1,20 @@
 package source
 
 import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
 	"time"
 
 	"github.com/flowrun/flowrun/operators"
 	"github.com/flowrun/flowrun/planner"
+	flowruntime "github.com/flowrun/flowrun/runtime"
 )
-
-const time0 = time.Duration(0)
 
 var fileKind = &operators.Kind{
 	Schema: planner.Schema{
@@ -17,12 +24,209 @@ var fileKind = &operators.Kind{
 			{Name: "path", Type: planner.String, Required: true,
 				Doc: "The file to read, or a glob (logs/*.jsonl) whose matches are read in name order."},
 			{Name: "follow", Type: planner.Bool, Default: false,
-				Doc: "Keep reading as the files grow (tail -f) instead of ending at their end."},
+				Doc: "Keep reading as the files grow (tail -f), picking up new matches of the glob, instead of ending at their end."},
 			{Name: "start_at", Type: planner.Enum, Enum: []string{"beginning", "end"}, Default: "beginning",
-				Doc: "Where reading starts in each file: its beginning, or its end (only new lines, with follow)."},
+				Doc: "Where reading starts in the files present at start: their beginning, or their end (only new lines)."},
 			{Name: "poll_interval", Type: planner.Duration, Default: 250 * time.Millisecond,
-				Doc: "How often a followed file, or a glob with follow, is checked for new data."},
+				Doc: "How often followed files are checked for new data, truncation and rotation."},
 		}, codecOptions()...),
 	},
-	Build: pending,
+	Build: buildFile,
+}
+
+func buildFile(st *planner.Stage, env operators.BuildEnv) (*flowruntime.Node, error) {
+	s, err := newStream(st, env)
+	if err != nil {
+		return nil, err
+	}
+	path := st.Options.String("path")
+	if path == "" {
+		return nil, errors.New("path is empty")
+	}
+	if _, err := filepath.Match(path, ""); err != nil {
+		return nil, fmt.Errorf("path %q: %w", path, err)
+	}
+	f := &File{
+		stream:  s,
+		pattern: env.Path(path),
+		follow:  st.Options.Bool("follow"),
+		atEnd:   st.Options.String("start_at") == "end",
+		poll:    st.Options.Duration("poll_interval"),
+	}
+	if f.poll <= 0 {
+		f.poll = 250 * time.Millisecond
+	}
+	return &flowruntime.Node{Source: f}, nil
+}
+
+// File is the file source: it reads the files matching a glob in name
+// order, reading only while the pipeline has credit for more.
+type File struct {
+	stream
+	pattern string
+	follow  bool
+	atEnd   bool
+	poll    time.Duration
+}
+
+// tailed is a followed file.
+type tailed struct {
+	path string
+	f    *os.File
+	info os.FileInfo
+	r    *reader
+}
+
+func (f *File) glob() ([]string, error) {
+	if !strings.ContainsAny(f.pattern, "*?[") {
+		return []string{f.pattern}, nil
+	}
+	m, err := filepath.Glob(f.pattern)
+	if err != nil {
+		return nil, fmt.Errorf("path %q: %w", f.pattern, err)
+	}
+	sort.Strings(m)
+	return m, nil
+}
+
+// Run reads the files; without follow it returns at the end of the last.
+func (f *File) Run(ctx context.Context, out flowruntime.Emitter) error {
+	err := f.run(ctx, out)
+	if errors.Is(err, errStopped) {
+		return nil
+	}
+	return err
+}
+
+func (f *File) run(ctx context.Context, out flowruntime.Emitter) error {
+	paths, err := f.glob()
+	if err != nil {
+		return err
+	}
+	if !f.follow {
+		if len(paths) == 0 {
+			return fmt.Errorf("no file matches %q", f.pattern)
+		}
+		var last *reader
+		for _, p := range paths {
+			if last, err = f.readAll(ctx, out, p, last); err != nil {
+				return err
+			}
+		}
+		return last.flush(ctx, out)
+	}
+	return f.tail(ctx, out, paths)
+}
+
+// readAll reads one whole file, carrying the pending batch over from prev.
+func (f *File) readAll(ctx context.Context, out flowruntime.Emitter, path string, prev *reader) (*reader, error) {
+	fh, err := os.Open(path)
+	if err != nil {
+		return prev, fmt.Errorf("open: %w", err)
+	}
+	defer fh.Close()
+	r := f.newReader(fh, path, 0)
+	if prev != nil {
+		r.batch = prev.batch
+		r.now = prev.now
+	}
+	if err := r.pump(ctx, out); !errors.Is(err, io.EOF) {
+		return r, err
+	}
+	return r, r.finish()
+}
+
+// tail follows the files matching the pattern: it reads each to its end,
+// then polls for growth, truncation (read again from the start), rotation
+// (the old file is read to its end, then the new one from its start) and new
+// matches of the glob.
+func (f *File) tail(ctx context.Context, out flowruntime.Emitter, initial []string) error {
+	files := map[string]*tailed{}
+	defer func() {
+		for _, t := range files {
+			t.f.Close()
+		}
+	}()
+	open := func(path string, atEnd bool) error {
+		fh, err := os.Open(path)
+		if err != nil {
+			if errors.Is(err, os.ErrNotExist) {
+				return nil // not there yet, or rotated away: try again later
+			}
+			return fmt.Errorf("open: %w", err)
+		}
+		info, err := fh.Stat()
+		if err != nil {
+			fh.Close()
+			return fmt.Errorf("stat: %w", err)
+		}
+		var off int64
+		if atEnd {
+			if off, err = fh.Seek(0, io.SeekEnd); err != nil {
+				fh.Close()
+				return fmt.Errorf("seek: %w", err)
+			}
+		}
+		files[path] = &tailed{path: path, f: fh, info: info, r: f.newReader(fh, path, off)}
+		return nil
+	}
+	for _, p := range initial {
+		if err := open(p, f.atEnd); err != nil {
+			return err
+		}
+	}
+	for {
+		names := make([]string, 0, len(files))
+		for p := range files {
+			names = append(names, p)
+		}
+		sort.Strings(names)
+		for _, p := range names {
+			t := files[p]
+			if err := t.r.pump(ctx, out); !errors.Is(err, io.EOF) {
+				return err
+			}
+			if err := t.r.flush(ctx, out); err != nil {
+				return err
+			}
+			switch now, err := os.Stat(p); {
+			case err != nil || !os.SameFile(now, t.info):
+				// Rotated or removed: what was written to the old file is
+				// read; the new one is opened from its start.
+				if line, off, ok := t.r.lines.Rest(); ok {
+					if err := t.r.line(line, off); err != nil {
+						return err
+					}
+					if err := t.r.flush(ctx, out); err != nil {
+						return err
+					}
+				}
+				t.f.Close()
+				delete(files, p)
+				if err := open(p, false); err != nil {
+					return err
+				}
+			case now.Size() < t.r.lines.Offset():
+				f.log.Info("file truncated, reading it from the start", "file", p)
+				if _, err := t.f.Seek(0, io.SeekStart); err != nil {
+					return fmt.Errorf("seek %s: %w", p, err)
+				}
+				t.r = f.newReader(t.f, p, 0)
+			}
+		}
+		if err := f.clock.Sleep(ctx, f.poll); err != nil {
+			return errStopped
+		}
+		paths, err := f.glob()
+		if err != nil {
+			return err
+		}
+		for _, p := range paths {
+			if _, ok := files[p]; !ok {
+				if err := open(p, false); err != nil {
+					return err
+				}
+			}
+		}
+	}
 }

@@ -1,7 +1,16 @@
 package source
 
 import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+
 	"github.com/flowrun/flowrun/operators"
+	"github.com/flowrun/flowrun/operators/codec"
 	"github.com/flowrun/flowrun/planner"
 	flowruntime "github.com/flowrun/flowrun/runtime"
 )
@@ -15,17 +24,210 @@ func Kinds() []*operators.Kind {
 func codecOptions() []planner.OptionSpec {
 	return []planner.OptionSpec{
 		{Name: "codec", Type: planner.Enum, Enum: []string{"lines", "json", "csv"}, Default: "lines",
-			Doc: "How the input is decoded: lines gives {line: \"...\"}, json one object per line, csv one object per row keyed by the header row."},
+			Doc: "How the input is decoded: lines gives {line: \"...\"}, json one object per line, csv one object of strings per row keyed by the header row."},
 		{Name: "delimiter", Type: planner.String, Default: ",",
 			Doc: "The field separator of the csv codec, one character."},
 		{Name: "max_line_bytes", Type: planner.Int, Default: int64(1 << 20),
-			Doc: "The longest line accepted, in bytes; a longer line stops the source with an error naming its offset."},
+			Doc: "The longest line accepted, in bytes; a longer line is an error at its offset."},
 	}
 }
 
 // batchSize is how many records a source hands to Emit at once at most.
 const batchSize = 256
 
-func pending(st *planner.Stage, _ operators.BuildEnv) (*flowruntime.Node, error) {
-	return nil, errPending
+// stream is the decoding half shared by the sources that read bytes: it
+// turns lines into records and hands them on in batches.
+type stream struct {
+	stage   string
+	codec   string
+	delim   byte
+	maxLine int
+	// lenient skips undecodable lines (on_error skip or dead_letter)
+	// instead of failing the source.
+	lenient bool
+	clock   flowruntime.Clock
+	log     hclog.Logger
+}
+
+func newStream(st *planner.Stage, env operators.BuildEnv) (stream, error) {
+	s := stream{
+		stage:   st.Name,
+		codec:   st.Options.String("codec"),
+		delim:   ',',
+		maxLine: int(st.Options.Int("max_line_bytes")),
+		lenient: st.OnError.Mode == "skip" || st.OnError.Mode == "dead_letter",
+		clock:   env.Clock,
+		log:     env.Logger,
+	}
+	if s.codec == "" {
+		s.codec = "lines"
+	}
+	if d := st.Options.String("delimiter"); d != "" {
+		if len(d) != 1 {
+			return s, fmt.Errorf("delimiter %q: must be one ASCII character", d)
+		}
+		s.delim = d[0]
+	}
+	return s, nil
+}
+
+// reader is the state of reading one input.
+type reader struct {
+	*stream
+	file  string
+	lines *codec.LineReader
+	dec   codec.Decoder
+	// header holds the csv field names once read; row and pending are
+	// scratch for csv rows.
+	header  []string
+	row     []string
+	pending []byte
+	pendOff int64
+	batch   []flowruntime.Record
+	// now is the read time of the records of the pending batch.
+	now time.Time
+}
+
+func (s *stream) newReader(r io.Reader, file string, offset int64) *reader {
+	return &reader{stream: s, file: file, lines: codec.NewLineReader(r, offset, s.maxLine)}
+}
+
+// errStopped means the context ended: the source stops quietly.
+var errStopped = errors.New("stopped")
+
+// flush emits the pending batch.
+func (r *reader) flush(ctx context.Context, out flowruntime.Emitter) error {
+	if len(r.batch) == 0 {
+		return nil
+	}
+	b := r.batch
+	r.batch = nil
+	if err := out.Emit(ctx, b, nil); err != nil {
+		if ctx.Err() != nil {
+			return errStopped
+		}
+		return err
+	}
+	return nil
+}
+
+// pump reads and emits whole lines until the input has none left (io.EOF,
+// with the batch still pending) or fails. The batch is emitted when full and
+// before a read that may wait.
+func (r *reader) pump(ctx context.Context, out flowruntime.Emitter) error {
+	for {
+		if ctx.Err() != nil {
+			return errStopped
+		}
+		if len(r.batch) >= batchSize || (len(r.batch) > 0 && !r.lines.Buffered()) {
+			if err := r.flush(ctx, out); err != nil {
+				return err
+			}
+		}
+		line, off, err := r.lines.Next()
+		if err != nil {
+			if errors.Is(err, codec.ErrLineTooLong) {
+				return r.where(off, err)
+			}
+			return err
+		}
+		if err := r.line(line, off); err != nil {
+			return err
+		}
+	}
+}
+
+// finish decodes an unterminated last line at the end of the input.
+func (r *reader) finish() error {
+	if line, off, ok := r.lines.Rest(); ok {
+		if err := r.line(line, off); err != nil {
+			return err
+		}
+	}
+	if r.pending != nil {
+		return r.bad(r.pendOff, codec.ErrOpenQuote)
+	}
+	return nil
+}
+
+func (r *reader) where(off int64, err error) error {
+	if r.file != "" {
+		return fmt.Errorf("%s: byte %d: %w", r.file, off, err)
+	}
+	return fmt.Errorf("byte %d: %w", off, err)
+}
+
+// bad handles a line that cannot be decoded.
+func (r *reader) bad(off int64, err error) error {
+	err = r.where(off, err)
+	if !r.lenient {
+		return err
+	}
+	r.log.Warn("skipping undecodable input", "error", err)
+	return nil
+}
+
+func (r *reader) line(line []byte, off int64) error {
+	var fields map[string]any
+	switch r.codec {
+	case "lines":
+		fields = map[string]any{"line": string(line)}
+	case "json":
+		if len(trimSpace(line)) == 0 {
+			return nil
+		}
+		m, err := r.dec.DecodeObject(line)
+		if err != nil {
+			return r.bad(off, err)
+		}
+		fields = m
+	case "csv":
+		if r.pending != nil {
+			r.pending = append(append(r.pending, '\n'), line...)
+			line, off = r.pending, r.pendOff
+		} else if len(line) == 0 {
+			return nil
+		}
+		row, err := codec.SplitCSV(r.row[:0], line, r.delim)
+		if errors.Is(err, codec.ErrOpenQuote) {
+			if r.pending == nil {
+				r.pending, r.pendOff = append([]byte(nil), line...), off
+			}
+			return nil
+		}
+		r.pending = nil
+		r.row = row
+		if r.header == nil {
+			r.header = append([]string(nil), row...)
+			return nil
+		}
+		fields = make(map[string]any, len(r.header))
+		for i, v := range row {
+			if i < len(r.header) {
+				fields[r.header[i]] = v
+			} else {
+				fields[fmt.Sprintf("column_%d", i+1)] = v
+			}
+		}
+	default:
+		return fmt.Errorf("unknown codec %q", r.codec)
+	}
+	if len(r.batch) == 0 {
+		r.now = r.clock.Now()
+	}
+	r.batch = append(r.batch, flowruntime.Record{
+		Fields: fields,
+		Meta:   flowruntime.Meta{Source: r.stage, Position: off, File: r.file, Time: r.now},
+	})
+	return nil
+}
+
+func trimSpace(b []byte) []byte {
+	for len(b) > 0 && (b[0] == ' ' || b[0] == '\t' || b[0] == '\r') {
+		b = b[1:]
+	}
+	for len(b) > 0 && (b[len(b)-1] == ' ' || b[len(b)-1] == '\t' || b[len(b)-1] == '\r') {
+		b = b[:len(b)-1]
+	}
+	return b
 }

@@ -3,6 +3,7 @@ package transform
 import (
 	"github.com/flowrun/flowrun/operators"
 	"github.com/flowrun/flowrun/planner"
+	flowruntime "github.com/flowrun/flowrun/runtime"
 )
 
 var takeKind = &operators.Kind{
@@ -10,7 +11,10 @@ var takeKind = &operators.Kind{
 		planner.OptionSpec{Name: "count", Type: planner.Int, Required: true,
 			Doc: "How many records pass."},
 	),
-	Build: pending,
+	Build: func(st *planner.Stage, _ operators.BuildEnv) (*flowruntime.Node, error) {
+		n, err := nonNegative(st.Options)
+		return &flowruntime.Node{Processor: &Take{left: n}}, err
+	},
 }
 
 var skipKind = &operators.Kind{
@@ -18,5 +22,41 @@ var skipKind = &operators.Kind{
 		planner.OptionSpec{Name: "count", Type: planner.Int, Required: true,
 			Doc: "How many records are dropped."},
 	),
-	Build: pending,
+	Build: func(st *planner.Stage, _ operators.BuildEnv) (*flowruntime.Node, error) {
+		n, err := nonNegative(st.Options)
+		return &flowruntime.Node{Processor: &Skip{left: n}}, err
+	},
+}
+
+func nonNegative(o planner.Options) (int64, error) {
+	n := o.Int("count")
+	if n < 0 {
+		return 0, errNegativeCount
+	}
+	return n, nil
+}
+
+// Take passes on the first records.
+type Take struct{ left int64 }
+
+// Process emits rec while fewer than count records have passed.
+func (t *Take) Process(rec flowruntime.Record, emit func(flowruntime.Record)) error {
+	if t.left > 0 {
+		t.left--
+		emit(rec)
+	}
+	return nil
+}
+
+// Skip drops the first records.
+type Skip struct{ left int64 }
+
+// Process emits rec once count records have been dropped.
+func (s *Skip) Process(rec flowruntime.Record, emit func(flowruntime.Record)) error {
+	if s.left > 0 {
+		s.left--
+		return nil
+	}
+	emit(rec)
+	return nil
 }

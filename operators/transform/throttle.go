@@ -1,14 +1,19 @@
 package transform
 
 import (
+	"context"
+	"fmt"
 	"time"
+
+	"golang.org/x/time/rate"
 
 	"github.com/flowrun/flowrun/operators"
 	"github.com/flowrun/flowrun/planner"
+	flowruntime "github.com/flowrun/flowrun/runtime"
 )
 
 var throttleKind = &operators.Kind{
-	Schema: schema("throttle", "Limits the rate of records with a token bucket: rate records per period, bursts of up to burst.",
+	Schema: schema("throttle", "Limits the rate of records with a token bucket: rate records per period, in bursts of up to burst.",
 		planner.OptionSpec{Name: "rate", Type: planner.Float, Required: true,
 			Doc: "How many records may pass per period."},
 		planner.OptionSpec{Name: "per", Type: planner.Duration, Default: time.Second,
@@ -16,5 +21,51 @@ var throttleKind = &operators.Kind{
 		planner.OptionSpec{Name: "burst", Type: planner.Int, Default: int64(1),
 			Doc: "How many records may pass at once after a quiet spell."},
 	),
-	Build: pending,
+	Build: func(st *planner.Stage, env operators.BuildEnv) (*flowruntime.Node, error) {
+		r, per := st.Options.Float("rate"), st.Options.Duration("per")
+		if r <= 0 {
+			return nil, fmt.Errorf("rate = %v: must be more than 0", r)
+		}
+		if per <= 0 {
+			return nil, fmt.Errorf("per = %s: must be more than 0", per)
+		}
+		burst, err := positive(st.Options, "burst")
+		if err != nil {
+			return nil, err
+		}
+		t := &Throttle{
+			limiter: rate.NewLimiter(rate.Limit(r/per.Seconds()), burst),
+			clock:   env.Clock,
+		}
+		return &flowruntime.Node{Processor: t}, nil
+	},
+}
+
+// Throttle paces records with a token bucket on the runtime's clock. It is
+// a Gate: the runtime calls Wait before each record.
+type Throttle struct {
+	limiter *rate.Limiter
+	clock   flowruntime.Clock
+}
+
+// Wait blocks until the bucket has a token for one more record.
+func (t *Throttle) Wait(ctx context.Context) error {
+	now := t.clock.Now()
+	r := t.limiter.ReserveN(now, 1)
+	if !r.OK() {
+		return fmt.Errorf("throttle: cannot reserve a token")
+	}
+	if d := r.DelayFrom(now); d > 0 {
+		if err := t.clock.Sleep(ctx, d); err != nil {
+			r.CancelAt(t.clock.Now())
+			return err
+		}
+	}
+	return nil
+}
+
+// Process passes rec on.
+func (t *Throttle) Process(rec flowruntime.Record, emit func(flowruntime.Record)) error {
+	emit(rec)
+	return nil
 }

@@ -1,8 +1,14 @@
 package transform
 
 import (
+	"errors"
+	"time"
+
 	"github.com/flowrun/flowrun/operators"
+	"github.com/flowrun/flowrun/operators/codec"
 	"github.com/flowrun/flowrun/planner"
+	"github.com/flowrun/flowrun/planner/expression"
+	flowruntime "github.com/flowrun/flowrun/runtime"
 )
 
 var windowKind = &operators.Kind{
@@ -11,19 +17,181 @@ var windowKind = &operators.Kind{
 			planner.OptionSpec{Name: "size", Type: planner.Int,
 				Doc: "Count windows: a window closes after size records (set size or every)."},
 			planner.OptionSpec{Name: "every", Type: planner.Duration,
-				Doc: "Time windows: a window covers one interval of this length, aligned to the clock (set size or every)."},
+				Doc: "Time windows: a window covers one interval of this length, aligned to multiples of it, and closes when the clock passes its end (set size or every)."},
 			planner.OptionSpec{Name: "group", Type: planner.Expr,
-				Doc: "A key expression: one window per key at a time."},
+				Doc: "A key expression: one window per key at a time; the key is emitted as key."},
 			planner.OptionSpec{Name: "max_records", Type: planner.Int, Default: int64(10000),
 				Doc: "The most records held across open windows; reaching it emits the window being filled early."},
 		)
 		s.InFlight = func(o planner.Options) int {
-			if n := o.Int("size"); n > 0 && o.Int("max_records") > n && o.Expr("group") == nil {
-				return int(n)
+			if n := o.Int("size"); n > 0 && o.Expr("group") == nil {
+				return int(min(n, o.Int("max_records")))
 			}
 			return int(o.Int("max_records"))
 		}
 		return s
 	}(),
-	Build: pending,
+	Build: func(st *planner.Stage, env operators.BuildEnv) (*flowruntime.Node, error) {
+		w := &Window{
+			size:    int(st.Options.Int("size")),
+			every:   st.Options.Duration("every"),
+			group:   st.Options.Expr("group"),
+			clock:   env.Clock,
+			windows: map[any]*window{},
+		}
+		switch {
+		case (w.size > 0) == (w.every > 0):
+			return nil, errors.New("set exactly one of size (a count) and every (a duration), more than 0")
+		case w.size < 0 || w.every < 0:
+			return nil, errors.New("size and every must not be negative")
+		}
+		var err error
+		if w.max, err = positive(st.Options, "max_records"); err != nil {
+			return nil, err
+		}
+		return &flowruntime.Node{Processor: w}, nil
+	},
+}
+
+// Window collects records into tumbling windows, by count (size) or by
+// time (every), one window per group key at a time. Time windows are
+// aligned to multiples of every on the runtime's clock and closed by Tick.
+type Window struct {
+	size    int
+	every   time.Duration
+	group   *expression.Program
+	max     int
+	clock   flowruntime.Clock
+	windows map[any]*window
+	// open lists the open windows in the order they opened, so the first
+	// one is the first to end.
+	open []*window
+	held int
+	run  expression.Runner
+	enc  codec.Encoder
+	buf  []byte
+}
+
+type window struct {
+	id, key    any
+	start, end time.Time
+	recs       []any
+	closed     bool
+}
+
+// Process adds rec to its window, emitting windows that close.
+func (w *Window) Process(rec flowruntime.Record, emit func(flowruntime.Record)) error {
+	var key, id any
+	if w.group != nil {
+		var err error
+		if key, err = w.run.Run(w.group, rec.Fields); err != nil {
+			return err
+		}
+		if id, err = mapKey(&w.enc, &w.buf, key); err != nil {
+			return err
+		}
+	}
+	now := w.clock.Now()
+	win := w.windows[id]
+	if win != nil && w.every > 0 && !now.Before(win.end) {
+		w.close(win, emit)
+		win = nil
+	}
+	if win == nil {
+		win = &window{id: id, key: key, start: now}
+		if w.every > 0 {
+			win.start = now.Truncate(w.every)
+			win.end = win.start.Add(w.every)
+		}
+		w.windows[id] = win
+		w.open = append(w.open, win)
+	}
+	win.recs = append(win.recs, rec.Fields)
+	w.held++
+	if w.size > 0 {
+		win.end = now
+	}
+	if (w.size > 0 && len(win.recs) >= w.size) || w.held >= w.max {
+		w.close(win, emit)
+	}
+	return nil
+}
+
+func (w *Window) close(win *window, emit func(flowruntime.Record)) {
+	win.closed = true
+	delete(w.windows, win.id)
+	w.held -= len(win.recs)
+	fields := map[string]any{
+		"count":   int64(len(win.recs)),
+		"start":   win.start.UTC().Format(time.RFC3339Nano),
+		"end":     win.end.UTC().Format(time.RFC3339Nano),
+		"records": win.recs,
+	}
+	if w.group != nil {
+		fields["key"] = win.key
+	}
+	win.recs = nil
+	for len(w.open) > 0 && w.open[0].closed {
+		w.open[0] = nil
+		w.open = w.open[1:]
+	}
+	if len(w.open) > 2*len(w.windows)+16 {
+		// Closed windows stuck behind an open one: drop them.
+		kept := w.open[:0]
+		for _, o := range w.open {
+			if !o.closed {
+				kept = append(kept, o)
+			}
+		}
+		clear(w.open[len(kept):])
+		w.open = kept
+	}
+	emit(flowruntime.Record{Fields: fields, Meta: flowruntime.Meta{Time: w.clock.Now()}})
+}
+
+// Held is the number of records in open windows.
+func (w *Window) Held() int { return w.held }
+
+// Flush emits every open window, oldest first.
+func (w *Window) Flush(emit func(flowruntime.Record)) error {
+	for len(w.open) > 0 {
+		if win := w.open[0]; !win.closed {
+			w.close(win, emit)
+		} else {
+			w.open = w.open[1:]
+		}
+	}
+	return nil
+}
+
+// Deadline is when the oldest open time window ends.
+func (w *Window) Deadline() (time.Time, bool) {
+	if w.every <= 0 {
+		return time.Time{}, false
+	}
+	for _, win := range w.open {
+		if !win.closed {
+			return win.end, true
+		}
+	}
+	return time.Time{}, false
+}
+
+// Tick emits the time windows that ended by now.
+func (w *Window) Tick(now time.Time, emit func(flowruntime.Record)) error {
+	if w.every <= 0 {
+		return nil
+	}
+	for len(w.open) > 0 {
+		win := w.open[0]
+		if !win.closed && now.Before(win.end) {
+			break
+		}
+		if !win.closed {
+			w.close(win, emit)
+		} else {
+			w.open = w.open[1:]
+		}
+	}
+	return nil
 }

@@ -1,0 +1,122 @@
+package call
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+
+	"github.com/flowrun/flowrun/planner"
+	"github.com/flowrun/flowrun/planner/expression"
+)
+
+// httpCall sends one request per record.
+type httpCall struct {
+	client  *http.Client
+	url     *expression.Program
+	method  string
+	body    *expression.Program
+	headers http.Header
+	// sendRecord says whether the record is the body when body is not set.
+	sendRecord bool
+}
+
+func newHTTPCall(o planner.Options, concurrency int) (*httpCall, error) {
+	h := &httpCall{
+		url:    o.Expr("url"),
+		method: strings.ToUpper(o.String("method")),
+		body:   o.Expr("body"),
+	}
+	if h.url == nil {
+		return nil, errors.New("call = \"http\" needs a url")
+	}
+	if h.method == "" {
+		h.method = http.MethodGet
+	}
+	h.sendRecord = h.method != http.MethodGet && h.method != http.MethodHead
+	h.headers = http.Header{}
+	if raw := o["headers"]; raw != nil {
+		m, ok := raw.(map[string]any)
+		if !ok {
+			return nil, fmt.Errorf("headers must be an object of names to values, not %T", raw)
+		}
+		for k, v := range m {
+			switch x := v.(type) {
+			case string:
+				h.headers.Set(k, x)
+			case nil:
+			default:
+				h.headers.Set(k, fmt.Sprint(x))
+			}
+		}
+	}
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	t.MaxIdleConnsPerHost = concurrency
+	h.client = &http.Client{Transport: t}
+	return h, nil
+}
+
+func (h *httpCall) call(ctx context.Context, s *state, rec map[string]any) ([]byte, error) {
+	u, err := s.run.Run(h.url, rec)
+	if err != nil {
+		return nil, fmt.Errorf("url: %w", err)
+	}
+	url, ok := u.(string)
+	if !ok {
+		return nil, fmt.Errorf("url yields %T, not a string", u)
+	}
+	var body io.Reader
+	isJSON := false
+	switch {
+	case h.body != nil:
+		v, err := s.run.Run(h.body, rec)
+		if err != nil {
+			return nil, fmt.Errorf("body: %w", err)
+		}
+		if str, ok := v.(string); ok {
+			body = strings.NewReader(str)
+		} else {
+			b, err := s.enc.Append(nil, v)
+			if err != nil {
+				return nil, fmt.Errorf("body: %w", err)
+			}
+			body, isJSON = bytes.NewReader(b), true
+		}
+	case h.sendRecord:
+		b, err := s.enc.AppendObject(nil, rec)
+		if err != nil {
+			return nil, fmt.Errorf("body: %w", err)
+		}
+		body, isJSON = bytes.NewReader(b), true
+	}
+	req, err := http.NewRequestWithContext(ctx, h.method, url, body)
+	if err != nil {
+		return nil, fmt.Errorf("request: %w", err)
+	}
+	for k, v := range h.headers {
+		req.Header[k] = v
+	}
+	if isJSON && req.Header.Get("Content-Type") == "" {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	resp, err := h.client.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	out := &limitedBuffer{max: maxOutput}
+	if _, err := io.Copy(out, resp.Body); err != nil {
+		return nil, fmt.Errorf("%s %s: read response: %w", h.method, url, err)
+	}
+	if resp.StatusCode < 200 || resp.StatusCode > 299 {
+		excerpt := strings.TrimSpace(string(out.buf[:min(len(out.buf), 200)]))
+		return nil, fmt.Errorf("%s %s: %s: %s", h.method, url, resp.Status, excerpt)
+	}
+	if out.over {
+		return nil, fmt.Errorf("%s %s: response longer than %d bytes", h.method, url, maxOutput)
+	}
+	return out.buf, nil
+}

@@ -1,5 +1,0 @@
-package source
-
-import "errors"
-
-var errPending = errors.New("this kind cannot be built yet")
