@@ -28,6 +28,8 @@ type Pipeline struct {
 	Edges []*Edge
 	// EdgeCapacity is the default capacity, in records, of an edge.
 	EdgeCapacity int
+	// EdgeBytes is the default limit, in bytes, of an edge; 0 means none.
+	EdgeBytes int64
 	// Bound is the most memory the pipeline may hold in flight.
 	Bound MemoryBound
 	Range diag.Range

@@ -21,7 +21,23 @@ type Schema struct {
 	// Stateful stages (batch, window, reduce, buffered...) hold records; the
 	// planner adds InFlight(options) to the memory bound.
 	InFlight func(Options) int
+	// Check, when set, validates the decoded options together: options
+	// that require or exclude one another, ranges of values. Each error it
+	// returns (several may be joined with errors.Join) becomes a diagnostic;
+	// an *OptionError places it at the option it names. Check runs only when
+	// every option decoded without error.
+	Check func(Options) error
 }
+
+// OptionError is an error about one option of a stage, returned by
+// Schema.Check. Message is a sentence that says how to fix it.
+type OptionError struct {
+	Option  string
+	Message string
+}
+
+// Error returns the option's name and the message.
+func (e *OptionError) Error() string { return e.Option + ": " + e.Message }
 
 // Option returns the spec of the option name, or nil.
 func (s *Schema) Option(name string) *OptionSpec {

@@ -243,6 +243,11 @@ func (p *patcher) visitCall(n *ast.CallNode) {
 		if !ok {
 			return
 		}
+		if t := c.Node.Type(); t != nil && t.Kind() != reflect.Interface {
+			// A method of a typed value, such as now().Unix(): the type
+			// checker knows whether it exists.
+			return
+		}
 		name = s.Value
 		l = c.Location()
 		d := &diag.Diagnostic{

@@ -95,6 +95,7 @@ func TestCompileOK(t *testing.T) {
 		{"count > var.rate\n  // a comment\n  && var.on", Bool},
 		{`split(path, "/")`, Any},
 		{`now()`, Any},
+		{`now().Unix()`, Any},
 		{`count + sum + env`, Any},
 		{`env(env)`, Any},
 	}
