@@ -1,0 +1,246 @@
+package runtime
+
+import (
+	"context"
+	"time"
+)
+
+// procLoop runs a chain of processors (one, or several fused) on one
+// goroutine: each record of an input batch goes through every stage and
+// lands in the pending batch of the chain's output.
+type procLoop struct {
+	ex     *Execution
+	t      *task
+	nodes  []*node
+	stages []*stage
+	in     *edge
+	out    *outport
+	ports  []*outport // out and every stage's dead-letter port
+	ctx    context.Context
+	held   []*ack // units held by a Holder
+	dead   bool
+}
+
+type stage struct {
+	pl      *procLoop
+	n       *node
+	p       Processor
+	h       Holder
+	tm      Timed
+	g       Gate
+	next    *stage
+	dlo     *outport
+	emit    func(Record)
+	in, out int64
+}
+
+func (pl *procLoop) init() {
+	ex := pl.ex
+	pl.ctx = ex.opCtx
+	pl.in = pl.nodes[0].in[0]
+	last := pl.nodes[len(pl.nodes)-1]
+	pl.out = newOutport(ex, last.out[0], pl.t)
+	pl.ports = append(pl.ports, pl.out)
+	for _, n := range pl.nodes {
+		s := &stage{pl: pl, n: n, p: n.spec.Processor}
+		s.h, _ = s.p.(Holder)
+		s.tm, _ = s.p.(Timed)
+		s.g, _ = s.p.(Gate)
+		if n.dl != nil {
+			s.dlo = newOutport(ex, n.dl, pl.t)
+			pl.ports = append(pl.ports, s.dlo)
+		}
+		pl.stages = append(pl.stages, s)
+	}
+	for i, s := range pl.stages {
+		s := s
+		if i+1 < len(pl.stages) {
+			next := pl.stages[i+1]
+			s.next = next
+			s.emit = func(r Record) {
+				s.out++
+				pl.process(next, r)
+			}
+		} else {
+			s.emit = func(r Record) {
+				s.out++
+				if !pl.out.emit(pl.ctx, r) {
+					pl.dead = true
+				}
+			}
+		}
+	}
+}
+
+func (pl *procLoop) setAcks(acks []*ack) {
+	for _, o := range pl.ports {
+		o.setAcks(acks)
+	}
+}
+
+func (pl *procLoop) flushAll() {
+	for _, o := range pl.ports {
+		if !o.flush(pl.ctx) {
+			pl.dead = true
+		}
+	}
+}
+
+func (pl *procLoop) process(s *stage, r Record) {
+	if pl.dead {
+		return
+	}
+	s.in++
+	if s.g != nil {
+		pl.flushAll()
+		if err := s.g.Wait(pl.ctx); err != nil {
+			if pl.ctx.Err() == nil {
+				pl.ex.fail(s.n.recordError(r, err))
+			}
+			pl.dead = true
+			return
+		}
+	}
+	if err := s.p.Process(r, s.emit); err != nil {
+		if !s.n.onError(pl.ctx, pl.t, s.dlo, r, err, func() error { return s.p.Process(r, s.emit) }) {
+			pl.dead = true
+		}
+	}
+}
+
+func (pl *procLoop) count() {
+	for _, s := range pl.stages {
+		if s.in != 0 {
+			s.n.received.Add(s.in)
+			s.in = 0
+		}
+		if s.out != 0 {
+			s.n.emitted.Add(s.out)
+			s.out = 0
+		}
+	}
+}
+
+// hold moves b's units into the holder's list.
+func (pl *procLoop) hold(b *batch) {
+	for _, a := range b.acks {
+		if n := len(pl.held); n > 0 && pl.held[n-1] == a {
+			a.release()
+			continue
+		}
+		pl.held = append(pl.held, a)
+	}
+	clear(b.acks)
+	b.acks = b.acks[:0]
+}
+
+// unhold lets go of the held units once the holder holds nothing.
+func (pl *procLoop) unhold(force bool) {
+	s := pl.stages[0]
+	if s.h == nil || len(pl.held) == 0 || (!force && s.h.Held() > 0) {
+		return
+	}
+	// Pending batches took their own references already.
+	for i, a := range pl.held {
+		a.release()
+		pl.held[i] = nil
+	}
+	pl.held = pl.held[:0]
+	pl.setAcks(nil)
+}
+
+func (pl *procLoop) handle(b *batch) {
+	first := pl.stages[0]
+	n, bytes := len(b.recs), b.bytes
+	if first.h != nil {
+		pl.hold(b)
+		pl.setAcks(pl.held)
+	} else {
+		pl.setAcks(b.acks)
+	}
+	for i := range b.recs {
+		pl.process(first, b.recs[i])
+		if pl.dead {
+			pl.count()
+			return
+		}
+	}
+	pl.unhold(false)
+	pl.count()
+	pl.in.release(n, bytes)
+	pl.ex.pool.put(b)
+}
+
+func (pl *procLoop) run() {
+	ex := pl.ex
+	s := pl.stages[0]
+	defer func() {
+		if !pl.dead && pl.ctx.Err() == nil {
+			for _, o := range pl.ports {
+				o.finish(pl.ctx)
+			}
+			return
+		}
+		for _, o := range pl.ports {
+			o.e.close()
+		}
+	}()
+	for !pl.dead {
+		if s.tm != nil && !pl.timed() {
+			return
+		}
+		b, eos := pl.in.pop()
+		if b != nil {
+			pl.handle(b)
+			continue
+		}
+		if eos {
+			if s.h != nil {
+				pl.setAcks(pl.held)
+				if err := s.h.Flush(s.emit); err != nil {
+					ex.fail(&StageError{Pipeline: ex.pipeline, Stage: s.n.spec.Name, Err: err})
+					pl.dead = true
+				}
+				pl.unhold(true)
+				pl.count()
+			}
+			return
+		}
+		pl.flushAll()
+		var timer <-chan time.Time
+		stop := func() {}
+		if s.tm != nil {
+			if dl, ok := s.tm.Deadline(); ok {
+				timer, stop = pl.t.timer(ex.clock, dl.Sub(ex.clock.Now()))
+			}
+		}
+		pl.t.park(pl.ctx, timer)
+		stop()
+		if pl.ctx.Err() != nil {
+			return
+		}
+	}
+}
+
+// timed ticks a Timed processor whose deadline has come. It reports false
+// when the loop must end.
+func (pl *procLoop) timed() bool {
+	s := pl.stages[0]
+	dl, ok := s.tm.Deadline()
+	if !ok {
+		return true
+	}
+	now := pl.ex.clock.Now()
+	if now.Before(dl) {
+		return true
+	}
+	pl.setAcks(pl.held)
+	if err := s.tm.Tick(now, s.emit); err != nil {
+		pl.ex.fail(&StageError{Pipeline: pl.ex.pipeline, Stage: s.n.spec.Name, Err: err})
+		pl.dead = true
+		return false
+	}
+	pl.unhold(false)
+	pl.count()
+	return !pl.dead
+}
