@@ -1,0 +1,248 @@
+package format
+
+import (
+	"bytes"
+	"strings"
+
+	"github.com/flowrun/flowrun/lang/ast"
+)
+
+// indentUnit is one level of indentation.
+const indentUnit = "  "
+
+// Format prints f in the canonical layout:
+//
+//   - two spaces of indentation per block level;
+//   - `=` aligned among consecutive single-line attributes of a body (a
+//     blank line, a block, a standalone comment or a multi-line value ends
+//     the run);
+//   - exactly one blank line between top-level blocks, at most one blank
+//     line elsewhere, none at the start or end of a block;
+//   - comments kept, on their own line or trailing the line they were on;
+//   - a block written on one line with a single attribute stays on one
+//     line, an empty block is written {};
+//   - attribute values kept as written, except that trailing whitespace is
+//     trimmed and continuation lines move with their attribute's
+//     indentation; heredoc bodies and multi-line raw strings are kept byte
+//     for byte.
+//
+// Format expects a file that parsed without errors; it prints only what the
+// tree holds. Formatting its output again gives the same bytes.
+func Format(f *ast.File) []byte {
+	p := &printer{src: f.Src}
+	if f.Body != nil {
+		p.items(f.Body.Items, 0, true)
+	}
+	if p.buf.Len() > 0 {
+		p.buf.WriteByte('\n')
+	}
+	return p.buf.Bytes()
+}
+
+type printer struct {
+	src []byte
+	buf bytes.Buffer
+	// lineOpen is true when the current output line holds text and no
+	// newline has been written after it yet.
+	lineOpen bool
+}
+
+// items prints the items of a body, each on its own line at depth.
+func (p *printer) items(items []ast.Item, depth int, top bool) {
+	widths := alignment(items)
+	var prev ast.Item
+	prevEnd := 0
+	for i, it := range items {
+		if c, ok := it.(*ast.Comment); ok && c.Trailing && prev != nil {
+			p.buf.WriteByte(' ')
+			p.comment(c, depth)
+			prevEnd = c.EndPos.Line
+			continue
+		}
+		if prev != nil {
+			p.buf.WriteByte('\n')
+			if blankBetween(prev, it, prevEnd, top) {
+				p.buf.WriteByte('\n')
+			}
+		}
+		p.indent(depth)
+		switch it := it.(type) {
+		case *ast.Attribute:
+			p.attribute(it, widths[i], depth)
+		case *ast.Block:
+			p.block(it, depth)
+		case *ast.Comment:
+			p.comment(it, depth)
+		}
+		prev = it
+		prevEnd = it.Range().End.Line
+	}
+}
+
+// blankBetween decides whether a blank line separates cur from prev, whose
+// last line (trailing comment included) in the source is prevEnd.
+func blankBetween(prev, cur ast.Item, prevEnd int, top bool) bool {
+	sourceBlank := cur.Range().Start.Line-prevEnd > 1
+	if !top {
+		return sourceBlank
+	}
+	if _, ok := prev.(*ast.Block); ok {
+		return true
+	}
+	if _, ok := cur.(*ast.Block); ok {
+		// A comment right above a block belongs to it.
+		if _, ok := prev.(*ast.Comment); ok && !sourceBlank {
+			return false
+		}
+		return true
+	}
+	return sourceBlank
+}
+
+// alignment returns, for each attribute among items, the width its name is
+// padded to so that the `=` of a run of attributes line up.
+func alignment(items []ast.Item) []int {
+	widths := make([]int, len(items))
+	var run []int
+	width, lastEnd := 0, 0
+	flush := func() {
+		for _, k := range run {
+			widths[k] = width
+		}
+		run, width = run[:0], 0
+	}
+	for i, it := range items {
+		switch it := it.(type) {
+		case *ast.Attribute:
+			multi := strings.Contains(it.Value.Raw, "\n")
+			if len(run) > 0 && (it.Pos.Line-lastEnd > 1 || multi) {
+				flush()
+			}
+			lastEnd = it.EndPos.Line
+			if multi {
+				widths[i] = len(it.Name)
+				continue
+			}
+			run = append(run, i)
+			width = max(width, len(it.Name))
+		case *ast.Comment:
+			if it.Trailing {
+				lastEnd = it.EndPos.Line
+				continue
+			}
+			flush()
+		default:
+			flush()
+		}
+	}
+	flush()
+	return widths
+}
+
+func (p *printer) indent(depth int) {
+	for range depth {
+		p.buf.WriteString(indentUnit)
+	}
+}
+
+func (p *printer) attribute(a *ast.Attribute, width, depth int) {
+	p.buf.WriteString(a.Name)
+	for range width - len(a.Name) {
+		p.buf.WriteByte(' ')
+	}
+	p.buf.WriteString(" = ")
+	p.text(a.Value.Raw, p.lineIndent(a.Pos.Offset), depth, protectedLines(a.Value.Raw))
+}
+
+func (p *printer) block(b *ast.Block, depth int) {
+	p.buf.WriteString(b.Type)
+	for _, l := range b.Labels {
+		p.buf.WriteByte(' ')
+		p.buf.WriteString(l.Raw)
+	}
+	var items []ast.Item
+	if b.Body != nil {
+		items = b.Body.Items
+	}
+	if len(items) == 0 {
+		p.buf.WriteString(" {}")
+		return
+	}
+	if a, ok := items[0].(*ast.Attribute); ok && len(items) == 1 && b.Pos.Line == b.EndPos.Line && !strings.Contains(a.Value.Raw, "\n") {
+		p.buf.WriteString(" { ")
+		p.attribute(a, len(a.Name), depth)
+		p.buf.WriteString(" }")
+		return
+	}
+	p.buf.WriteString(" {")
+	if c, ok := items[0].(*ast.Comment); ok && c.Trailing {
+		p.buf.WriteByte(' ')
+		p.comment(c, depth+1)
+		items = items[1:]
+	}
+	if len(items) > 0 {
+		p.buf.WriteByte('\n')
+		p.items(items, depth+1, false)
+	}
+	p.buf.WriteByte('\n')
+	p.indent(depth)
+	p.buf.WriteByte('}')
+}
+
+func (p *printer) comment(c *ast.Comment, depth int) {
+	p.text(c.Text, p.lineIndent(c.Pos.Offset), depth, nil)
+}
+
+// text writes source text that may span lines. Its first line continues
+// the current output line; the following lines keep their indentation
+// relative to the source line the text started on (oldIndent wide), moved
+// to depth. Protected lines are written byte for byte.
+func (p *printer) text(s string, oldIndent, depth int, protected []bool) {
+	lines := strings.Split(s, "\n")
+	p.buf.WriteString(strings.TrimRight(lines[0], " \t\r"))
+	shift := depth*len(indentUnit) - oldIndent
+	for i, line := range lines[1:] {
+		p.buf.WriteByte('\n')
+		if i+1 < len(protected) && protected[i+1] {
+			p.buf.WriteString(line)
+			continue
+		}
+		rest := strings.TrimLeft(line, " \t")
+		rest = strings.TrimRight(rest, " \t\r")
+		if rest == "" {
+			continue
+		}
+		for range max(0, width(line[:len(line)-len(strings.TrimLeft(line, " \t"))])+shift) {
+			p.buf.WriteByte(' ')
+		}
+		p.buf.WriteString(rest)
+	}
+}
+
+// lineIndent returns the width of the indentation of the source line that
+// holds offset off.
+func (p *printer) lineIndent(off int) int {
+	ls := off
+	for ls > 0 && p.src[ls-1] != '\n' {
+		ls--
+	}
+	le := ls
+	for le < len(p.src) && (p.src[le] == ' ' || p.src[le] == '\t') {
+		le++
+	}
+	return width(string(p.src[ls:le]))
+}
+
+// width measures leading whitespace, counting a tab as one indentation
+// level.
+func width(ws string) int {
+	n := 0
+	for _, c := range ws {
+		if c == '\t' {
+			n += len(indentUnit)
+		} else {
+			n++
+		}
+	}
+	return n
+}
