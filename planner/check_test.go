@@ -5,7 +5,6 @@ import (
 	"bytes"
 	"encoding/json"
 	"flag"
-	"fmt"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -165,7 +164,12 @@ func TestPlan(t *testing.T) {
 	}
 	for _, path := range paths {
 		t.Run(strings.TrimSuffix(filepath.Base(path), ".flow"), func(t *testing.T) {
-			p, ds, _ := planFile(t, path, nil)
+			src, err := os.ReadFile(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, vars := expectations(t, src)
+			p, ds, _ := planFile(t, path, vars)
 			if ds.HasErrors() {
 				t.Fatalf("%s is not valid:\n%v", path, ds)
 			}
@@ -195,5 +199,3 @@ func golden(t *testing.T, path string, got []byte) {
 		t.Errorf("%s differs (run go test ./planner -update to accept):\n--- got\n%s\n--- want\n%s", path, got, want)
 	}
 }
-
-var _ = fmt.Sprint

@@ -243,6 +243,9 @@ func (p *planner) planStage(pd *pipelineDecl, b *ast.Block) {
 	}
 
 	decoded := true
+	// misspelt holds the options an unknown option was taken for: their
+	// absence is not reported again.
+	misspelt := map[string]bool{}
 	for _, a := range b.Body.Attributes() {
 		s.attrs[a.Name] = a
 		switch a.Name {
@@ -250,7 +253,7 @@ func (p *planner) planStage(pd *pipelineDecl, b *ast.Block) {
 			continue
 		case "from":
 			s.fromAttr = a
-			s.from = p.fromRefs(a)
+			s.from = p.fromRefs(pd, a)
 			continue
 		}
 		if spec := commonOption(a.Name); spec != nil {
@@ -267,7 +270,9 @@ func (p *planner) planStage(pd *pipelineDecl, b *ast.Block) {
 		}
 		spec := s.schema.Option(a.Name)
 		if spec == nil {
-			p.unknownOption(s, a.NameRange(), a.Name)
+			if guess := p.unknownOption(s, a.NameRange(), a.Name); guess != "" {
+				misspelt[guess] = true
+			}
 			decoded = false
 			continue
 		}
@@ -293,6 +298,10 @@ func (p *planner) planStage(pd *pipelineDecl, b *ast.Block) {
 				continue
 			}
 			if _, set := s.st.Options[spec.Name]; set {
+				continue
+			}
+			if spec.Required && misspelt[spec.Name] {
+				decoded = false
 				continue
 			}
 			if spec.Required {
@@ -321,8 +330,9 @@ func (p *planner) planStage(pd *pipelineDecl, b *ast.Block) {
 	}
 }
 
-// unknownOption reports an option the stage's kind does not take.
-func (p *planner) unknownOption(s *stageDecl, at diag.Range, name string) {
+// unknownOption reports an option the stage's kind does not take, and
+// returns the option it was probably meant to be, or "".
+func (p *planner) unknownOption(s *stageDecl, at diag.Range, name string) string {
 	var names []string
 	for _, o := range s.schema.Options {
 		names = append(names, o.Name)
@@ -343,7 +353,11 @@ func (p *planner) unknownOption(s *stageDecl, at diag.Range, name string) {
 		detail += fmt.Sprintf(" Its own options are %s.", strings.Join(names, ", "))
 	}
 	d := p.errorf(at, "Unknown option", "%s", detail)
-	d.Hint = didYouMean(name, all)
+	guess := suggest(name, all)
+	if guess != "" {
+		d.Hint = fmt.Sprintf("Did you mean %q?", guess)
+	}
+	return guess
 }
 
 // fieldsBlock decodes a nested block of a stage: a Fields option such as
@@ -457,7 +471,7 @@ func sentence(msg string) string {
 }
 
 // fromRefs decodes a from attribute: one bare stage name or a list of them.
-func (p *planner) fromRefs(a *ast.Attribute) []ref {
+func (p *planner) fromRefs(pd *pipelineDecl, a *ast.Attribute) []ref {
 	lit, ok := p.literal(a.Value, "a stage name or a list of stage names")
 	if !ok {
 		return nil
@@ -472,6 +486,7 @@ func (p *planner) fromRefs(a *ast.Attribute) []ref {
 		case *ast.String:
 			d := p.errorf(r.Range(), "Invalid reference", "from names a stage, written bare, not a string.")
 			d.Hint = fmt.Sprintf("Write from = %s, without quotes.", r.Value)
+			pd.suggested[r.Value] = true
 		default:
 			p.errorf(l.Range(), "Invalid reference", "from takes a stage name or a list of stage names.")
 		}

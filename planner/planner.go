@@ -89,6 +89,9 @@ type planner struct {
 	pipelines map[string]*pipelineDecl
 	// varRanges holds where each variable was declared.
 	varRanges map[string]diag.Range
+	// brokenVars holds the variables without a value because of an error
+	// already reported.
+	brokenVars map[string]bool
 }
 
 func (p *planner) errorf(at diag.Range, summary, format string, args ...any) *diag.Diagnostic {

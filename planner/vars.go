@@ -22,6 +22,7 @@ var commandLine = diag.Range{Filename: "--var"}
 // converted to the default's type, else the default.
 func (p *planner) planVars(blocks []*ast.Block, overrides map[string]string) {
 	p.varRanges = map[string]diag.Range{}
+	p.brokenVars = map[string]bool{}
 	defaults := map[string]any{}
 	hasDefault := map[string]bool{}
 	var order []string
@@ -57,6 +58,7 @@ func (p *planner) planVars(blocks []*ast.Block, overrides map[string]string) {
 				if !ok {
 					p.errorf(a.Value.Range(), "Invalid default",
 						"A variable's default is a literal value; references are not allowed here.")
+					p.brokenVars[name] = true
 					continue
 				}
 				defaults[name], hasDefault[name] = v, true
@@ -96,14 +98,18 @@ func (p *planner) planVars(blocks []*ast.Block, overrides map[string]string) {
 			v, err := convertVar(raw, defaults[name], hasDefault[name])
 			if err != nil {
 				p.errorf(commandLine, "Invalid variable value", "--var %s=%s: %s.", name, raw, err)
+				p.brokenVars[name] = true
 				continue
 			}
 			p.plan.Vars[name] = v
 		case hasDefault[name]:
 			p.plan.Vars[name] = defaults[name]
 		default:
-			p.errorf(p.varRanges[name], "Missing variable value",
-				"Variable %q has no default: give it one, or pass --var %s=VALUE.", name, name)
+			if !p.brokenVars[name] {
+				p.errorf(p.varRanges[name], "Missing variable value",
+					"Variable %q has no default: give it one, or pass --var %s=VALUE.", name, name)
+			}
+			p.brokenVars[name] = true
 		}
 	}
 }
@@ -170,17 +176,26 @@ func sameKind(def, v any) error {
 // expected, for the diagnostic when the value is not a literal.
 func (p *planner) literal(v *ast.Value, what string) (ast.Literal, bool) {
 	lit, ds := lang.ParseValue(v)
-	if ds.HasErrors() || lit == nil {
-		d := p.errorf(v.Range(), "Invalid value", "Expected %s, not an expression.", what)
-		for _, e := range ds {
-			if e.Detail != "" && e.Summary != "Invalid value" {
-				d.Detail += " " + e.Detail
-				break
-			}
-		}
-		return nil, false
+	if !ds.HasErrors() && lit != nil {
+		return lit, true
 	}
-	return lit, true
+	var hint string
+	for _, e := range ds {
+		if e.Summary == "Unterminated string" {
+			// lang.Parse reports it already: it ends the value.
+			return nil, false
+		}
+		if e.Summary != "Invalid value" {
+			// A malformed literal (a bad escape, a number out of range):
+			// lang's diagnostic says it best.
+			p.diags = append(p.diags, ds...)
+			return nil, false
+		}
+		hint = e.Hint
+	}
+	d := p.errorf(v.Range(), "Invalid value", "Expected %s, not an expression.", what)
+	d.Hint = hint
+	return nil, false
 }
 
 // value converts a literal to a plain Go value, replacing var.NAME by the
@@ -235,19 +250,9 @@ func (p *planner) varRef(r *ast.Ref) (any, bool) {
 		}
 		return nil, false
 	}
-	if _, declaredOK := p.varRanges[name]; declaredOK && v == nil && !p.hasValue(name) {
-		// The variable's missing value is already reported.
+	if p.brokenVars[name] {
+		// Why the variable has no value is already reported.
 		return nil, false
 	}
 	return v, true
-}
-
-// hasValue reports whether the variable name got a value (possibly null).
-func (p *planner) hasValue(name string) bool {
-	for _, d := range p.diags {
-		if d.Summary == "Missing variable value" && d.Subject == p.varRanges[name] {
-			return false
-		}
-	}
-	return true
 }
