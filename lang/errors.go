@@ -111,7 +111,10 @@ func (p *fileParse) explainFile(tok lexer.Token) func(participle.Error) explanat
 			r.End = p.tokRange(stmt[len(stmt)-1]).End
 			e = explanation{summary: "Missing opening brace", subject: &r,
 				detail: "The block header " + p.headerText(first, k) + " is followed by " + what + ". A block's type and labels must be followed by '{' on the same line."}
-			if len(stmt) == 2 && stmt[1].Type == tokString && (bad.Type == tokNewline || bad.EOF() || bad.Type == tokComment) {
+			switch next := p.toks[p.skipBlank(k)]; {
+			case next.Type == tokPunct && next.Value == "{":
+				e.hint = "Move the '{' up to the end of the header's line."
+			case len(stmt) == 2 && stmt[1].Type == tokString && (bad.Type == tokNewline || bad.EOF() || bad.Type == tokComment):
 				e.hint = "Did you mean " + stmt[0].Value + " = " + stmt[1].Value + "?"
 			}
 			return e
@@ -128,6 +131,15 @@ func (p *fileParse) explainFile(tok lexer.Token) func(participle.Error) explanat
 // whitespace.
 func (p *fileParse) skipWhitespace(k int) int {
 	for k < len(p.toks)-1 && p.toks[k].Type == tokWhitespace {
+		k++
+	}
+	return k
+}
+
+// skipBlank returns the index of the first token from k on that is not
+// whitespace, a newline or a comment.
+func (p *fileParse) skipBlank(k int) int {
+	for k < len(p.toks)-1 && (p.toks[k].Type == tokWhitespace || p.toks[k].Type == tokNewline || p.toks[k].Type == tokComment) {
 		k++
 	}
 	return k

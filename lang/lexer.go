@@ -50,7 +50,7 @@ func (fileLexer) Lex(filename string, r io.Reader) (lexer.Lexer, error) {
 	if err != nil {
 		return nil, fmt.Errorf("reading %s: %w", filename, err)
 	}
-	toks, _ := scanFile(filename, src)
+	toks, _, _ := scanFile(filename, src)
 	return &sliceLexer{toks: toks}, nil
 }
 
@@ -118,17 +118,21 @@ type fileScanner struct {
 	i     int
 	toks  []lexer.Token
 	diags diag.Diagnostics
+	// runaway is set when something left open (a comment, heredoc, raw
+	// string or bracket) ran to the end of the file: braces still open at
+	// the end are then a consequence, not a separate error.
+	runaway bool
 }
 
 // scanFile scans src into tokens ending with EOF. It never fails: every
 // lexical problem becomes a diagnostic and scanning goes on.
-func scanFile(filename string, src []byte) ([]lexer.Token, diag.Diagnostics) {
+func scanFile(filename string, src []byte) ([]lexer.Token, diag.Diagnostics, bool) {
 	s := &fileScanner{
 		cur: newLineIndex(lexer.Position{Filename: filename, Line: 1, Column: 1}, src),
 		src: src,
 	}
 	s.run()
-	return s.toks, s.diags
+	return s.toks, s.diags, s.runaway
 }
 
 func (s *fileScanner) emit(typ lexer.TokenType, start, end int) {
@@ -203,6 +207,7 @@ func (s *fileScanner) blockComment(i int) int {
 	if j := bytes.Index(s.src[i+2:], []byte("*/")); j >= 0 {
 		return i + 2 + j + 2
 	}
+	s.runaway = true
 	s.errorf(i, i+2, "Unterminated comment", "Close it with */.",
 		"This /* comment is never closed; it runs to the end of the file.")
 	return len(s.src)
@@ -243,6 +248,7 @@ func (s *fileScanner) backquoted(i int) int {
 	if j := bytes.IndexByte(s.src[i+1:], '`'); j >= 0 {
 		return i + 1 + j + 1
 	}
+	s.runaway = true
 	s.errorf(i, i+1, "Unterminated string", "Add the closing `.",
 		"This raw string has no closing ` before the end of the file.")
 	return len(s.src)
@@ -259,6 +265,7 @@ func (s *fileScanner) heredoc(i int) int {
 	if end, ok := heredocEnd(s.src, bodyStart, id); ok {
 		return end
 	}
+	s.runaway = true
 	s.errorf(i, bodyStart, "Unterminated heredoc", fmt.Sprintf("Add a line holding only %s.", id),
 		"This heredoc has no closing %s line before the end of the file.", id)
 	return len(s.src)
@@ -364,6 +371,7 @@ scan:
 		}
 	}
 	if len(stack) > 0 {
+		s.runaway = true
 		s.unclosed(stack)
 	}
 	end := trimRightSpace(src, start, i)

@@ -31,8 +31,8 @@ var fileParser = participle.MustBuild[topItem](
 // errors anywhere, and one syntax error per top-level block (after a syntax
 // error, parsing resumes at the next line that starts a block at column 1).
 func Parse(filename string, src []byte) (*ast.File, diag.Diagnostics) {
-	toks, diags := scanFile(filename, src)
-	p := &fileParse{src: src, toks: toks, lines: newLineIndex(lexer.Position{Filename: filename, Line: 1, Column: 1}, src)}
+	toks, diags, runaway := scanFile(filename, src)
+	p := &fileParse{src: src, toks: toks, runaway: runaway, lines: newLineIndex(lexer.Position{Filename: filename, Line: 1, Column: 1}, src)}
 	p.diags = diags
 	body := &ast.Body{Pos: toks[0].Pos, EndPos: toks[len(toks)-1].Pos}
 	body.Items = p.items()
@@ -48,6 +48,9 @@ type fileParse struct {
 	toks  []lexer.Token
 	lines *lineIndex
 	diags diag.Diagnostics
+	// runaway is set when the lexer reported something left open up to the
+	// end of the file.
+	runaway bool
 }
 
 // items parses the top-level items of the file one at a time.
@@ -97,7 +100,9 @@ func (p *fileParse) recover(start int, err error) (int, bool) {
 		return r, true
 	}
 	if tok.EOF() {
-		p.diags = append(p.diags, p.missingBraces(start, k)...)
+		if !p.runaway {
+			p.diags = append(p.diags, p.missingBraces(start, k)...)
+		}
 		return k, false
 	}
 	p.diags = append(p.diags, syntaxDiagnostic(err, p.lines, p.explainFile(tok)))
