@@ -151,7 +151,31 @@ func (p *printer) attribute(a *ast.Attribute, width, depth int) {
 		p.buf.WriteByte(' ')
 	}
 	p.buf.WriteString(" = ")
-	p.text(a.Value.Raw, p.lineIndent(a.Pos.Offset), depth, protectedLines(a.Value.Raw))
+	p.value(a.Value.Raw, depth)
+}
+
+// value writes a raw value. Its first line continues the attribute's line;
+// each following line is indented by bracket depth (see valueLayout),
+// except verbatim lines, written byte for byte.
+func (p *printer) value(raw string, depth int) {
+	layout := valueLayout(raw)
+	for i, line := range strings.Split(raw, "\n") {
+		if i == 0 {
+			p.buf.WriteString(strings.TrimRight(line, " \t\r"))
+			continue
+		}
+		p.buf.WriteByte('\n')
+		if layout[i].verbatim {
+			p.buf.WriteString(line)
+			continue
+		}
+		line = strings.Trim(line, " \t\r")
+		if line == "" {
+			continue
+		}
+		p.indent(depth + layout[i].level)
+		p.buf.WriteString(line)
+	}
 }
 
 func (p *printer) block(b *ast.Block, depth int) {
@@ -189,24 +213,15 @@ func (p *printer) block(b *ast.Block, depth int) {
 	p.buf.WriteByte('}')
 }
 
+// comment writes a comment. The lines of a block comment after the first
+// keep their indentation relative to the source line the comment started
+// on, moved with it to depth.
 func (p *printer) comment(c *ast.Comment, depth int) {
-	p.text(c.Text, p.lineIndent(c.Pos.Offset), depth, nil)
-}
-
-// text writes source text that may span lines. Its first line continues
-// the current output line; the following lines keep their indentation
-// relative to the source line the text started on (oldIndent wide), moved
-// to depth. Protected lines are written byte for byte.
-func (p *printer) text(s string, oldIndent, depth int, protected []bool) {
-	lines := strings.Split(s, "\n")
+	lines := strings.Split(c.Text, "\n")
 	p.buf.WriteString(strings.TrimRight(lines[0], " \t\r"))
-	shift := depth*len(indentUnit) - oldIndent
-	for i, line := range lines[1:] {
+	shift := depth*len(indentUnit) - p.lineIndent(c.Pos.Offset)
+	for _, line := range lines[1:] {
 		p.buf.WriteByte('\n')
-		if i+1 < len(protected) && protected[i+1] {
-			p.buf.WriteString(line)
-			continue
-		}
 		rest := strings.TrimLeft(line, " \t")
 		rest = strings.TrimRight(rest, " \t\r")
 		if rest == "" {

@@ -2,24 +2,63 @@ package format
 
 import "strings"
 
-// protectedLines marks the lines of a raw value whose bytes are content,
-// not layout: the body and closing marker of a heredoc, and the lines a
-// backquoted raw string continues onto. Index i is line i of raw.
-func protectedLines(raw string) []bool {
+// valueLine says how to print one line of a raw value.
+type valueLine struct {
+	// verbatim lines are content, not layout: the body and closing marker
+	// of a heredoc, the lines a raw string or a block comment continues
+	// onto. They are written byte for byte.
+	verbatim bool
+	// level is the line's indentation, in levels below the attribute.
+	level int
+}
+
+// valueLayout works out, for each line of a raw value, whether it is
+// verbatim and how deep to indent it. A line is indented one level deeper
+// than the line that opened the brackets still open at its start; a line
+// that starts by closing brackets goes back to the level of the line that
+// opened the last of them.
+func valueLayout(raw string) []valueLine {
 	if !strings.Contains(raw, "\n") {
 		return nil
 	}
-	protected := make([]bool, strings.Count(raw, "\n")+1)
+	lines := make([]valueLine, strings.Count(raw, "\n")+1)
 	line := 0
-	mark := func(from, to int) {
-		for l := from; l <= to && l < len(protected); l++ {
-			protected[l] = true
+	// open holds, for each open bracket, the level of the lines inside it.
+	var open []int
+	atLineStart := false // only spaces seen since the start of the line
+	startLine := func(l int) {
+		line = l
+		lines[line].level = 0
+		if len(open) > 0 {
+			lines[line].level = open[len(open)-1]
+		}
+		atLineStart = true
+	}
+	verbatim := func(from, to int) {
+		for l := from; l <= to && l < len(lines); l++ {
+			lines[l].verbatim = true
 		}
 	}
 	for i := 0; i < len(raw); i++ {
-		switch c := raw[i]; c {
+		c := raw[i]
+		if c != ' ' && c != '\t' && c != '\r' && c != '\n' && c != ')' && c != ']' && c != '}' {
+			atLineStart = false
+		}
+		switch c {
 		case '\n':
-			line++
+			startLine(line + 1)
+		case '(', '[', '{':
+			level := lines[line].level + 1
+			open = append(open, level)
+		case ')', ']', '}':
+			if len(open) == 0 {
+				break
+			}
+			closed := open[len(open)-1]
+			open = open[:len(open)-1]
+			if atLineStart {
+				lines[line].level = closed - 1
+			}
 		case '"', '\'':
 			for i++; i < len(raw) && raw[i] != c && raw[i] != '\n'; i++ {
 				if raw[i] == '\\' {
@@ -27,31 +66,25 @@ func protectedLines(raw string) []bool {
 				}
 			}
 			if i < len(raw) && raw[i] == '\n' {
-				line++
+				startLine(line + 1)
 			}
 		case '`':
-			j := strings.IndexByte(raw[i+1:], '`')
-			end := len(raw)
-			if j >= 0 {
-				end = i + 1 + j
-			}
+			end := closing(raw, i+1, "`")
 			n := strings.Count(raw[i:end], "\n")
-			mark(line+1, line+n)
+			verbatim(line+1, line+n)
 			line += n
-			i = end
+			i = end - 1
 		case '/':
 			if i+1 < len(raw) && raw[i+1] == '/' {
 				for i+1 < len(raw) && raw[i+1] != '\n' {
 					i++
 				}
 			} else if i+1 < len(raw) && raw[i+1] == '*' {
-				j := strings.Index(raw[i+2:], "*/")
-				end := len(raw)
-				if j >= 0 {
-					end = i + 2 + j + 1
-				}
-				line += strings.Count(raw[i:end], "\n")
-				i = end
+				end := closing(raw, i+2, "*/")
+				n := strings.Count(raw[i:end], "\n")
+				verbatim(line+1, line+n)
+				line += n
+				i = end - 1
 			}
 		case '<':
 			id, ok := heredocStart(raw, i)
@@ -59,17 +92,26 @@ func protectedLines(raw string) []bool {
 				continue
 			}
 			nl := strings.IndexByte(raw[i:], '\n')
-			if nl < 0 {
-				continue
-			}
 			end := heredocClose(raw, i+nl+1, id)
 			n := strings.Count(raw[i:end], "\n")
-			mark(line+1, line+n)
+			verbatim(line+1, line+n)
 			line += n
 			i = end - 1
 		}
 	}
-	return protected
+	return lines
+}
+
+// closing returns the offset just after the first end at or after i, or
+// len(raw).
+func closing(raw string, i int, end string) int {
+	if i > len(raw) {
+		return len(raw)
+	}
+	if j := strings.Index(raw[i:], end); j >= 0 {
+		return i + j + len(end)
+	}
+	return len(raw)
 }
 
 // heredocStart reports whether raw holds `<<ID` or `<<-ID` at i followed by
@@ -90,10 +132,11 @@ func heredocStart(raw string, i int) (string, bool) {
 		return "", false
 	}
 	rest := raw[k:]
-	if nl := strings.IndexByte(rest, '\n'); nl >= 0 {
-		rest = rest[:nl]
+	nl := strings.IndexByte(rest, '\n')
+	if nl < 0 {
+		return "", false
 	}
-	if strings.TrimSpace(rest) != "" {
+	if strings.TrimSpace(rest[:nl]) != "" {
 		return "", false
 	}
 	return raw[j:k], true
