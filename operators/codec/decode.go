@@ -9,8 +9,9 @@ import (
 	"unicode/utf8"
 )
 
-// Decoder decodes JSON objects into records. It remembers the object keys it
-// has seen (up to a bound) so that repeated keys cost no allocation. It is
+// Decoder decodes JSON objects into records. It remembers the object keys
+// and short strings it has seen (up to a bound) so that repeated ones cost no
+// allocation. It is
 // not safe for concurrent use; the zero value is ready to use.
 type Decoder struct {
 	keys map[string]string
@@ -100,6 +101,9 @@ func (d *Decoder) value() (any, error) {
 		if err != nil {
 			return nil, err
 		}
+		if len(b) <= maxInterned {
+			return d.intern(b), nil
+		}
 		return string(b), nil
 	case c == 't':
 		return true, d.literal("true")
@@ -166,7 +170,15 @@ func (d *Decoder) object(width int) (map[string]any, error) {
 	}
 }
 
-func (d *Decoder) key(b []byte) string {
+// maxInterned is the longest string value shared between records: short
+// values such as levels and hosts repeat.
+const maxInterned = 16
+
+func (d *Decoder) key(b []byte) string { return d.intern(b) }
+
+// intern returns b as a string, shared with earlier equal ones while the
+// cache has room.
+func (d *Decoder) intern(b []byte) string {
 	if k, ok := d.keys[string(b)]; ok {
 		return k
 	}
@@ -182,11 +194,11 @@ func (d *Decoder) key(b []byte) string {
 
 func (d *Decoder) array() ([]any, error) {
 	d.pos++ // [
-	var out []any
+	out := make([]any, 0, 4)
 	d.skipSpace()
 	if d.pos < len(d.data) && d.data[d.pos] == ']' {
 		d.pos++
-		return []any{}, nil
+		return out, nil
 	}
 	for {
 		v, err := d.value()
