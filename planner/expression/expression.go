@@ -78,6 +78,16 @@ func Compile(src string, at diag.Range, vars map[string]any, want Kind) (*Progra
 		return nil, diag.Diagnostics{loc.diagnostic(err, "Invalid expression")}
 	}
 	if want == Bool {
+		if b, ok := prog.Node().(*ast.BinaryNode); ok && arithmetic[b.Operator] {
+			// With fields of unknown type the checker cannot tell, but
+			// arithmetic never yields a boolean.
+			return nil, diag.Diagnostics{{
+				Severity: diag.Error,
+				Summary:  "Condition is not a boolean",
+				Detail:   fmt.Sprintf("The expression yields the result of %s, a number or a string; a condition must yield true or false.", b.Operator),
+				Subject:  loc.rangeOf(0, len([]rune(src))),
+			}}
+		}
 		if t := prog.Node().Type(); t != nil && t.Kind() != reflect.Bool && t.Kind() != reflect.Interface {
 			return nil, diag.Diagnostics{{
 				Severity: diag.Error,
@@ -89,6 +99,9 @@ func Compile(src string, at diag.Range, vars map[string]any, want Kind) (*Progra
 	}
 	return &Program{Source: src, Range: at, Kind: want, program: prog}, nil
 }
+
+// arithmetic are the binary operators whose result is never a boolean.
+var arithmetic = map[string]bool{"+": true, "-": true, "*": true, "/": true, "%": true, "**": true, "^": true}
 
 func typeName(t reflect.Type) string {
 	switch t.Kind() {

@@ -28,6 +28,7 @@ func TestCompileErrors(t *testing.T) {
 		{name: "unclosed paren", src: "len(msg", summary: "Invalid expression syntax", pos: "5:17:106"},
 		{name: "string minus int", src: `"a" - 1`, summary: "Invalid expression", detail: "mismatched types string and int", pos: "5:15:104"},
 		{name: "not a bool", src: "1 + 1", want: Bool, summary: "Condition is not a boolean", detail: "yields an integer", pos: "5:11:100", end: "5:16"},
+		{name: "arithmetic on a field is not a bool", src: "size + 1", want: Bool, summary: "Condition is not a boolean", detail: "result of +", pos: "5:11:100", end: "5:19"},
 		{name: "string not a bool", src: `upper(msg)`, want: Bool, summary: "Condition is not a boolean", detail: "a string", pos: "5:11:100"},
 		{name: "unknown function with hint", src: "uppr(msg)", summary: "Unknown function", detail: `no function named "uppr"`, hint: `Did you mean "upper"?`, pos: "5:11:100", end: "5:15"},
 		{name: "unknown function, our own", src: `enw("HOST") ?? "x"`, summary: "Unknown function", hint: `Did you mean "env"?`, pos: "5:11:100"},
