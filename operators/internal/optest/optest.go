@@ -1,6 +1,7 @@
-// Package optest builds operators the way a planned pipeline does and runs
-// them by hand, for the operator packages' tests. It imports operators/all,
-// planner and runtime; only tests import it.
+// Package optest builds operators from .flow snippets through the real
+// parser and planner (or from options given directly) and runs them by
+// hand, for the operator packages' tests. It imports lang, planner,
+// operators/all and runtime; only tests import it.
 package optest
 
 import (
