@@ -182,6 +182,15 @@ func TestPlan(t *testing.T) {
 	}
 }
 
+func mustRead(t *testing.T, path string) []byte {
+	t.Helper()
+	src, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return src
+}
+
 // golden compares got with the golden file path, or rewrites it with -update.
 func golden(t *testing.T, path string, got []byte) {
 	t.Helper()

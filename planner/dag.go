@@ -4,6 +4,8 @@ import (
 	"container/heap"
 	"fmt"
 	"strings"
+
+	"github.com/flowrun/flowrun/lang/suggest"
 )
 
 // resolve turns the pipeline's stage references (from, dead_letter and
@@ -16,7 +18,7 @@ func (p *planner) resolve(pd *pipelineDecl) {
 		}
 		d := p.errorf(r.at.Range(), "Unknown stage",
 			"%s refers to %q, and pipeline %q has no stage of that name.", what, r.name, pd.name)
-		if s := suggest(r.name, names); s != "" {
+		if s := suggest.Suggest(r.name, names); s != "" {
 			d.Hint = fmt.Sprintf("Did you mean %q?", s)
 			pd.suggested[s] = true
 		}

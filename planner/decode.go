@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/flowrun/flowrun/lang/ast"
+	"github.com/flowrun/flowrun/lang/suggest"
 	"github.com/flowrun/flowrun/planner/expression"
 )
 
@@ -138,7 +139,7 @@ func (p *planner) convert(spec *OptionSpec, name string, v any, lit ast.Literal)
 			}
 		}
 		d := p.errorf(lit.Range(), "Invalid option value", "%s takes %s, not %q.", name, quoteList(spec.Enum), s)
-		d.Hint = didYouMean(s, spec.Enum)
+		d.Hint = suggest.Hint(s, spec.Enum)
 		return nil, false
 	case StringList:
 		switch l := v.(type) {

@@ -8,6 +8,7 @@ import (
 
 	"github.com/flowrun/flowrun/lang/ast"
 	"github.com/flowrun/flowrun/lang/diag"
+	"github.com/flowrun/flowrun/lang/suggest"
 	"github.com/flowrun/flowrun/planner/expression"
 )
 
@@ -148,7 +149,7 @@ func (p *planner) planPipeline(b *ast.Block) {
 		default:
 			d := p.errorf(a.NameRange(), "Unknown attribute",
 				"A pipeline block sets only edge_capacity, edge_bytes and description, not %q.", a.Name)
-			d.Hint = didYouMean(a.Name, pipelineAttributes)
+			d.Hint = suggest.Hint(a.Name, pipelineAttributes)
 			if d.Hint == "" && commonOption(a.Name) != nil {
 				d.Hint = fmt.Sprintf("%s is an option of a stage: set it inside the stage block.", a.Name)
 			}
@@ -190,7 +191,7 @@ func (p *planner) planStage(pd *pipelineDecl, b *ast.Block) {
 	if !isStageBlock(b.Type) {
 		d := p.errorf(b.TypeRange(), "Unknown stage type",
 			"A pipeline holds stages (%s), not %q blocks.", strings.Join(stageBlocks, ", "), b.Type)
-		d.Hint = didYouMean(b.Type, stageBlocks)
+		d.Hint = suggest.Hint(b.Type, stageBlocks)
 		switch b.Type {
 		case "var", "test", "pipeline":
 			d.Hint = fmt.Sprintf("A %s block goes at the top level of a file, outside pipelines.", b.Type)
@@ -227,7 +228,7 @@ func (p *planner) planStage(pd *pipelineDecl, b *ast.Block) {
 				kinds := p.reg.Kinds(b.Type)
 				d := p.errorf(kindAttr.Value.Range(), "Unknown "+b.Type+" kind",
 					"There is no %s kind %q; the kinds are %s.", b.Type, s.st.Kind, quoteList(kinds))
-				d.Hint = didYouMean(s.st.Kind, kinds)
+				d.Hint = suggest.Hint(s.st.Kind, kinds)
 			}
 		}
 	} else {
@@ -317,6 +318,9 @@ func (p *planner) planStage(pd *pipelineDecl, b *ast.Block) {
 				s.st.Options[spec.Name] = spec.Default
 			}
 		}
+		if decoded && b.Type == "fanout" {
+			p.checkFanout(s)
+		}
 		if decoded && s.schema.Check != nil {
 			p.runCheck(s, s.schema.Check(s.st.Options))
 		}
@@ -327,6 +331,25 @@ func (p *planner) planStage(pd *pipelineDecl, b *ast.Block) {
 		s.index = len(pd.stages)
 		pd.stages = append(pd.stages, s)
 		pd.byName[name] = s
+	}
+}
+
+// checkFanout checks the options of an explicit fanout: hash needs a key,
+// and a key means nothing in the other modes.
+func (p *planner) checkFanout(s *stageDecl) {
+	mode := s.st.Options.String("mode")
+	hasKey := s.st.Options.Expr("key") != nil
+	switch {
+	case mode == "hash" && !hasKey:
+		at := header(s.block)
+		if a := s.attrs["mode"]; a != nil {
+			at = a.Value.Range()
+		}
+		d := p.errorf(at, "Missing key", "A hash fanout sends each record to the reader its key picks: add key = EXPRESSION.")
+		d.Hint = "For example key = user."
+	case mode != "hash" && hasKey:
+		p.warnf(s.attrs["key"].NameRange(), "Option has no effect",
+			"key is used only when mode = \"hash\"; this fanout's mode is %q.", mode)
 	}
 }
 
@@ -353,7 +376,7 @@ func (p *planner) unknownOption(s *stageDecl, at diag.Range, name string) string
 		detail += fmt.Sprintf(" Its own options are %s.", strings.Join(names, ", "))
 	}
 	d := p.errorf(at, "Unknown option", "%s", detail)
-	guess := suggest(name, all)
+	guess := suggest.Suggest(name, all)
 	if guess != "" {
 		d.Hint = fmt.Sprintf("Did you mean %q?", guess)
 	}
@@ -384,7 +407,7 @@ func (p *planner) fieldsBlock(s *stageDecl, b *ast.Block) bool {
 			}
 		}
 		d := p.errorf(b.TypeRange(), "Unknown block", "A %s stage has no %q block.", s.block.Type, b.Type)
-		d.Hint = didYouMean(b.Type, fields)
+		d.Hint = suggest.Hint(b.Type, fields)
 		return false
 	}
 	if _, dup := s.st.Options[b.Type]; dup {

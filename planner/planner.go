@@ -8,6 +8,7 @@ import (
 
 	"github.com/flowrun/flowrun/lang/ast"
 	"github.com/flowrun/flowrun/lang/diag"
+	"github.com/flowrun/flowrun/lang/suggest"
 )
 
 // DefaultEdgeCapacity is the capacity, in records, of an edge when neither
@@ -49,7 +50,7 @@ func Build(files []*ast.File, reg Registry, vars map[string]string) (*Plan, diag
 				default:
 					d := p.errorf(it.TypeRange(), "Unknown block type",
 						"A file holds var, pipeline and test blocks, not %q.", it.Type)
-					d.Hint = didYouMean(it.Type, topBlocks)
+					d.Hint = suggest.Hint(it.Type, topBlocks)
 					if d.Hint == "" && isStageBlock(it.Type) {
 						d.Hint = fmt.Sprintf("A %s block belongs inside a pipeline block.", it.Type)
 					}

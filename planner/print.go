@@ -123,9 +123,9 @@ func (m MemoryBound) String() string {
 func (e ErrorPolicy) String() string {
 	switch e.Mode {
 	case "retry":
-		return fmt.Sprintf("retry %d attempts, backoff %s..%s", e.Attempts, e.Backoff, e.MaxBackoff)
+		return fmt.Sprintf("retry (attempts %d, backoff %s..%s)", e.Attempts, e.Backoff, e.MaxBackoff)
 	case "dead_letter":
-		return fmt.Sprintf("dead_letter to %s after %d attempts, backoff %s..%s", e.DeadLetter, e.Attempts, e.Backoff, e.MaxBackoff)
+		return fmt.Sprintf("dead_letter to %s (attempts %d, backoff %s..%s)", e.DeadLetter, e.Attempts, e.Backoff, e.MaxBackoff)
 	}
 	return e.Mode
 }

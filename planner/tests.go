@@ -4,6 +4,7 @@ import (
 	"sort"
 
 	"github.com/flowrun/flowrun/lang/ast"
+	"github.com/flowrun/flowrun/lang/suggest"
 )
 
 // testAttributes are the attributes and blocks a test block may hold.
@@ -34,7 +35,7 @@ func (p *planner) planTest(b *ast.Block) {
 		if a.Name != "pipeline" {
 			d := p.errorf(a.NameRange(), "Unknown attribute",
 				"A test block sets pipeline and holds input and expect blocks, not %q.", a.Name)
-			d.Hint = didYouMean(a.Name, testAttributes)
+			d.Hint = suggest.Hint(a.Name, testAttributes)
 			continue
 		}
 		v, ok := p.decode(&OptionSpec{Name: "pipeline", Type: StageRef}, a)
@@ -51,7 +52,7 @@ func (p *planner) planTest(b *ast.Block) {
 			}
 			sort.Strings(names)
 			d := p.errorf(r.at.Range(), "Unknown pipeline", "No pipeline is named %q.", r.name)
-			d.Hint = didYouMean(r.name, names)
+			d.Hint = suggest.Hint(r.name, names)
 		}
 	}
 	if b.Body.Attribute("pipeline") == nil {
@@ -69,7 +70,7 @@ func (p *planner) planTest(b *ast.Block) {
 		default:
 			d := p.errorf(nb.TypeRange(), "Unknown block type",
 				"A test block holds input and expect blocks, not %q.", nb.Type)
-			d.Hint = didYouMean(nb.Type, testBlocks)
+			d.Hint = suggest.Hint(nb.Type, testBlocks)
 			continue
 		}
 		stage, ok := p.name(nb, want)
@@ -93,7 +94,7 @@ func (p *planner) planTest(b *ast.Block) {
 				}
 				d := p.errorf(nb.Labels[0].Range(), "Unknown "+want,
 					"Pipeline %q has no %s named %q.", pd.name, want, stage)
-				d.Hint = didYouMean(stage, names)
+				d.Hint = suggest.Hint(stage, names)
 			case s.block.Type != want:
 				p.errorf(nb.Labels[0].Range(), "Not a "+want,
 					"%q is a %s stage; an %s block names a %s.", stage, s.block.Type, nb.Type, want)
@@ -114,7 +115,7 @@ func (p *planner) records(b *ast.Block) ([]map[string]any, bool) {
 	for _, a := range b.Body.Attributes() {
 		if a.Name != "records" {
 			d := p.errorf(a.NameRange(), "Unknown attribute", "An %s block sets records only, not %q.", b.Type, a.Name)
-			d.Hint = didYouMean(a.Name, []string{"records"})
+			d.Hint = suggest.Hint(a.Name, []string{"records"})
 		}
 	}
 	a := b.Body.Attribute("records")

@@ -10,6 +10,7 @@ import (
 	"github.com/flowrun/flowrun/lang"
 	"github.com/flowrun/flowrun/lang/ast"
 	"github.com/flowrun/flowrun/lang/diag"
+	"github.com/flowrun/flowrun/lang/suggest"
 )
 
 // varAttributes are the attributes a var block may set.
@@ -73,7 +74,7 @@ func (p *planner) planVars(blocks []*ast.Block, overrides map[string]string) {
 			default:
 				d := p.errorf(a.NameRange(), "Unknown attribute",
 					"A var block sets only default and description, not %q.", a.Name)
-				d.Hint = didYouMean(a.Name, varAttributes)
+				d.Hint = suggest.Hint(a.Name, varAttributes)
 			}
 		}
 	}
@@ -87,7 +88,7 @@ func (p *planner) planVars(blocks []*ast.Block, overrides map[string]string) {
 		if _, ok := p.varRanges[k]; !ok {
 			d := p.errorf(commandLine, "Unknown variable",
 				"--var %s=%s sets a variable that no var block declares.", k, overrides[k])
-			d.Hint = didYouMean(k, order)
+			d.Hint = suggest.Hint(k, order)
 		}
 	}
 
@@ -245,7 +246,7 @@ func (p *planner) varRef(r *ast.Ref) (any, bool) {
 		sort.Strings(names)
 		d := p.errorf(r.Range(), "Unknown variable",
 			"No variable %q is declared. Declare it with a var %q block.", name, name)
-		if s := suggest(name, names); s != "" {
+		if s := suggest.Suggest(name, names); s != "" {
 			d.Hint = fmt.Sprintf("Did you mean var.%s?", s)
 		}
 		return nil, false

@@ -16,6 +16,7 @@ import (
 	"github.com/expr-lang/expr/vm"
 
 	"github.com/flowrun/flowrun/lang/diag"
+	"github.com/flowrun/flowrun/lang/suggest"
 )
 
 // Kind is what an expression must yield.
@@ -283,7 +284,7 @@ func (p *patcher) visitCall(n *ast.CallNode) {
 		Detail:   fmt.Sprintf("There is no function named %q.", name),
 		Subject:  p.loc.rangeOf(l.From, l.To),
 	}
-	if s := suggestName(name, FunctionNames()); s != "" {
+	if s := suggest.Suggest(name, FunctionNames()); s != "" {
 		d.Hint = fmt.Sprintf("Did you mean %q?", s)
 	}
 	p.report(l, d)
@@ -319,7 +320,7 @@ func (p *patcher) visitVar(node *ast.Node, n *ast.MemberNode, id *ast.Identifier
 			names = append(names, k)
 		}
 		sort.Strings(names)
-		if s := suggestName(prop.Value, names); s != "" {
+		if s := suggest.Suggest(prop.Value, names); s != "" {
 			d.Hint = fmt.Sprintf("Did you mean var.%s?", s)
 		}
 		p.report(n.Location(), d)

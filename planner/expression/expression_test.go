@@ -42,7 +42,7 @@ func TestCompileErrors(t *testing.T) {
 		{name: "wrong argument type", src: "upper(1)", summary: "Invalid expression", detail: "Cannot use int as argument", pos: "5:17:106"},
 		{name: "env needs a string", src: "env(1)", summary: "Invalid expression", pos: "5:15:104"},
 		{name: "multi-line, second line", src: "1 +\n  (2 *\n \"é\" - 3)", summary: "Invalid expression", detail: "mismatched types int and string", pos: "6:6:109"},
-		{name: "multi-line, third line after unicode", src: "a &&\n  b &&\n  \"é\" + upr(c)", summary: "Unknown function", hint: `Did you mean "upper"?`, pos: "7:10:121"},
+		{name: "multi-line, third line after unicode", src: "a &&\n  b &&\n  \"é\" + uper(c)", summary: "Unknown function", hint: `Did you mean "upper"?`, pos: "7:10:121"},
 		{name: "empty", src: "  ", summary: "Empty expression", pos: "5:11:100"},
 	}
 	for _, tt := range tests {
