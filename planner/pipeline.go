@@ -318,9 +318,6 @@ func (p *planner) planStage(pd *pipelineDecl, b *ast.Block) {
 				s.st.Options[spec.Name] = spec.Default
 			}
 		}
-		if decoded && b.Type == "fanout" {
-			p.checkFanout(s)
-		}
 		if decoded && s.schema.Check != nil {
 			p.runCheck(s, s.schema.Check(s.st.Options))
 		}
@@ -331,25 +328,6 @@ func (p *planner) planStage(pd *pipelineDecl, b *ast.Block) {
 		s.index = len(pd.stages)
 		pd.stages = append(pd.stages, s)
 		pd.byName[name] = s
-	}
-}
-
-// checkFanout checks the options of an explicit fanout: hash needs a key,
-// and a key means nothing in the other modes.
-func (p *planner) checkFanout(s *stageDecl) {
-	mode := s.st.Options.String("mode")
-	hasKey := s.st.Options.Expr("key") != nil
-	switch {
-	case mode == "hash" && !hasKey:
-		at := header(s.block)
-		if a := s.attrs["mode"]; a != nil {
-			at = a.Value.Range()
-		}
-		d := p.errorf(at, "Missing key", "A hash fanout sends each record to the reader its key picks: add key = EXPRESSION.")
-		d.Hint = "For example key = user."
-	case mode != "hash" && hasKey:
-		p.warnf(s.attrs["key"].NameRange(), "Option has no effect",
-			"key is used only when mode = \"hash\"; this fanout's mode is %q.", mode)
 	}
 }
 
@@ -477,17 +455,15 @@ func (p *planner) runCheck(s *stageDecl, err error) {
 				at = nb[0].TypeRange()
 			}
 		}
-		p.errorf(at, "Invalid options", "%s", sentence(msg))
+		p.errorf(at, "Invalid options", "%s", period(msg))
 	}
 }
 
-func sentence(msg string) string {
+// period ends msg with a period. It keeps the first letter as it is: a
+// message may start with an option's name.
+func period(msg string) string {
 	msg = strings.TrimSpace(msg)
-	if msg == "" {
-		return msg
-	}
-	msg = strings.ToUpper(msg[:1]) + msg[1:]
-	if !strings.HasSuffix(msg, ".") {
+	if msg != "" && !strings.HasSuffix(msg, ".") {
 		msg += "."
 	}
 	return msg
