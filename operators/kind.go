@@ -18,8 +18,11 @@ type Kind struct {
 	Schema planner.Schema
 	// Build turns a planned stage of this kind into a node with exactly one
 	// of Source, Processor, Caller, Sink, Fanout or Merge set. Name and
-	// OnError are filled in by the registry. Build must not start anything:
-	// files are opened and processes started when the node runs.
+	// OnError are filled in by the registry. The registry runs Schema.Check
+	// first, so Build sees only options the planner accepts; every check
+	// that can be made from the file belongs in Check, not Build. Build must
+	// not start anything: files are opened and processes started when the
+	// node runs.
 	Build func(st *planner.Stage, env BuildEnv) (*flowruntime.Node, error)
 }
 
@@ -120,8 +123,9 @@ func (r *Registry) Blocks() []string {
 	return out
 }
 
-// Build builds one planned stage into a runtime node named after it, with
-// its error policy. env.Logger is named after the stage.
+// Build checks the options of one planned stage (Schema.Check) and builds
+// it into a runtime node named after it, with its error policy.
+// env.Logger is named after the stage.
 func (r *Registry) Build(st *planner.Stage, env BuildEnv) (*flowruntime.Node, error) {
 	k, ok := r.Kind(st.Block, st.Kind)
 	if !ok {
@@ -133,6 +137,11 @@ func (r *Registry) Build(st *planner.Stage, env BuildEnv) (*flowruntime.Node, er
 	env.Logger = env.Logger.Named(st.Name)
 	if env.Clock == nil {
 		env.Clock = flowruntime.RealClock{}
+	}
+	if k.Schema.Check != nil {
+		if err := k.Schema.Check(st.Options); err != nil {
+			return nil, fmt.Errorf("stage %q (%s %s): %w", st.Name, st.Block, st.Kind, err)
+		}
 	}
 	n, err := k.Build(st, env)
 	if err != nil {

@@ -269,7 +269,9 @@ pipeline "p" {
 	}
 }
 
-func TestBuildGraphReportsEveryStage(t *testing.T) {
+// TestChecksAtPlanTime checks that what Build would reject is reported by
+// the planner, at the option concerned, so a file that validates builds.
+func TestChecksAtPlanTime(t *testing.T) {
 	src := `
 pipeline "p" {
   source "in" {
@@ -282,14 +284,60 @@ pipeline "p" {
   window "w" {
     from = t
   }
-  sink "out" {
+  fanout "f" {
     from = w
+    mode = "hash"
+  }
+  sink "out" {
+    from = f
+    kind = "file"
+    path = "x.jsonl"
+    columns = ["a"]
+  }
+}
+`
+	var got []string
+	for _, d := range optest.PlanDiagnostics(t, src) {
+		got = append(got, fmt.Sprintf("%d:%d %s", d.Subject.Start.Line, d.Subject.Start.Column, d.Detail))
+	}
+	want := []string{
+		"8:12 The rate must be more than 0, not 0.",
+		"10:3 A window needs size (a count of records) or every (a duration).",
+		"15:12 A hash fanout needs a key, e.g. key = user_id.",
+		"21:15 The columns option is for codec = \"csv\": remove it or set the codec.",
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("diagnostics (-want +got):\n%s", diff)
+	}
+}
+
+// TestBuildGraphReportsEveryStage checks that BuildGraph, given a plan
+// whose options were changed after planning, reports every bad stage.
+func TestBuildGraphReportsEveryStage(t *testing.T) {
+	src := `
+pipeline "p" {
+  source "in" {
+    kind = "generate"
+  }
+  throttle "t" {
+    from = in
+    rate = 1
+  }
+  take "n" {
+    from  = t
+    count = 1
+  }
+  sink "out" {
+    from = n
     kind = "discard"
   }
 }
 `
-	_, err := all.Registry().BuildGraph(optest.Plan(t, src, "p"), operators.BuildEnv{})
-	if err == nil || !strings.Contains(err.Error(), `stage "t"`) || !strings.Contains(err.Error(), `stage "w"`) {
-		t.Errorf("BuildGraph = %v, want errors for stages t and w", err)
+	p := optest.Plan(t, src, "p")
+	p.Stage("t").Options["rate"] = 0.0
+	p.Stage("n").Options["count"] = int64(-1)
+	_, err := all.Registry().BuildGraph(p, operators.BuildEnv{})
+	if err == nil || !strings.Contains(err.Error(), `stage "t"`) || !strings.Contains(err.Error(), `stage "n"`) {
+		t.Errorf("BuildGraph = %v, want errors for stages t and n", err)
 	}
 }

@@ -47,8 +47,46 @@ var bufferedKind = &operators.Kind{
 				Doc: "Emit results in input order; false emits each as soon as it is done."},
 		},
 		InFlight: func(o planner.Options) int { return int(o.Int("concurrency")) },
+		Check:    checkBuffered,
 	},
 	Build: buildBuffered,
+}
+
+func checkBuffered(o planner.Options) error {
+	var p operators.Problems
+	if o.String("as") == "" {
+		p.Add("as", "the as option must name the field that receives the result")
+	}
+	p.Min(o, "concurrency", 1)
+	p.MinDuration(o, "timeout", 0, true)
+	command, _ := o["command"].([]string)
+	switch o.String("call") {
+	case "exec":
+		if len(command) == 0 || command[0] == "" {
+			p.Add("call", "an exec call needs a command, e.g. command = [\"jq\", \"-c\", \".\"]")
+		}
+		for _, name := range []string{"url", "body", "headers"} {
+			if o[name] != nil {
+				p.Add(name, "the %s option is for call = \"http\": remove it", name)
+			}
+		}
+		if o.String("method") != "GET" {
+			p.Add("method", "the method option is for call = \"http\": remove it")
+		}
+	case "http":
+		if len(command) > 0 {
+			p.Add("command", "the command option is for call = \"exec\": remove it")
+		}
+		if o.Expr("url") == nil {
+			p.Add("call", "an http call needs a url, e.g. url = \"http://geo.local/\" + ip")
+		}
+		if h := o["headers"]; h != nil {
+			if _, ok := h.(map[string]any); !ok {
+				p.Add("headers", "the headers must be an object of header names to values, e.g. { Accept = \"application/json\" }")
+			}
+		}
+	}
+	return p.Err()
 }
 
 func buildBuffered(st *planner.Stage, env operators.BuildEnv) (*flowruntime.Node, error) {
@@ -60,37 +98,15 @@ func buildBuffered(st *planner.Stage, env operators.BuildEnv) (*flowruntime.Node
 		concurrency: int(o.Int("concurrency")),
 		ordered:     o.Bool("ordered"),
 	}
-	if b.as == "" {
-		return nil, errors.New("as must name a field")
-	}
 	if b.response == "" {
 		b.response = "auto"
 	}
-	if b.concurrency < 1 {
-		return nil, fmt.Errorf("concurrency = %d: must be at least 1", b.concurrency)
-	}
-	if b.timeout <= 0 {
-		return nil, fmt.Errorf("timeout = %s: must be more than 0", b.timeout)
-	}
-	command, _ := o["command"].([]string)
 	switch o.String("call") {
 	case "exec":
-		if len(command) == 0 || command[0] == "" {
-			return nil, errors.New("call = \"exec\" needs a command, e.g. command = [\"jq\", \"-c\", \".\"]")
-		}
-		if o.Expr("url") != nil || o.Expr("body") != nil || o["headers"] != nil {
-			return nil, errors.New("url, body and headers are for call = \"http\"")
-		}
+		command, _ := o["command"].([]string)
 		b.do = &execCall{argv: command, dir: env.Dir}
 	case "http":
-		if len(command) > 0 {
-			return nil, errors.New("command is for call = \"exec\"")
-		}
-		h, err := newHTTPCall(o, b.concurrency)
-		if err != nil {
-			return nil, err
-		}
-		b.do = h
+		b.do = newHTTPCall(o, b.concurrency)
 	default:
 		return nil, fmt.Errorf("unknown call %q", o.String("call"))
 	}

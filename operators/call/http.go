@@ -3,7 +3,6 @@ package call
 import (
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -24,25 +23,18 @@ type httpCall struct {
 	sendRecord bool
 }
 
-func newHTTPCall(o planner.Options, concurrency int) (*httpCall, error) {
+func newHTTPCall(o planner.Options, concurrency int) *httpCall {
 	h := &httpCall{
 		url:    o.Expr("url"),
 		method: strings.ToUpper(o.String("method")),
 		body:   o.Expr("body"),
-	}
-	if h.url == nil {
-		return nil, errors.New("call = \"http\" needs a url")
 	}
 	if h.method == "" {
 		h.method = http.MethodGet
 	}
 	h.sendRecord = h.method != http.MethodGet && h.method != http.MethodHead
 	h.headers = http.Header{}
-	if raw := o["headers"]; raw != nil {
-		m, ok := raw.(map[string]any)
-		if !ok {
-			return nil, fmt.Errorf("headers must be an object of names to values, not %T", raw)
-		}
+	if m, ok := o["headers"].(map[string]any); ok {
 		for k, v := range m {
 			switch x := v.(type) {
 			case string:
@@ -56,7 +48,7 @@ func newHTTPCall(o planner.Options, concurrency int) (*httpCall, error) {
 	t := http.DefaultTransport.(*http.Transport).Clone()
 	t.MaxIdleConnsPerHost = concurrency
 	h.client = &http.Client{Transport: t}
-	return h, nil
+	return h
 }
 
 func (h *httpCall) call(ctx context.Context, s *state, rec map[string]any) ([]byte, error) {

@@ -27,26 +27,26 @@ var fanoutKind = &operators.Kind{
 			{Name: "key", Type: planner.Expr,
 				Doc: "For hash: the expression whose value picks the reader, so records with equal keys go to the same reader."},
 		},
+		Check: func(o planner.Options) error {
+			var p operators.Problems
+			hash := o.String("mode") == "hash"
+			if hash && o.Expr("key") == nil {
+				p.Add("mode", "a hash fanout needs a key, e.g. key = user_id")
+			}
+			if !hash && o.Expr("key") != nil {
+				p.Add("key", "the key option is only used with mode = \"hash\": set the mode or remove the key")
+			}
+			return p.Err()
+		},
 	},
 	Build: func(st *planner.Stage, _ operators.BuildEnv) (*flowruntime.Node, error) {
 		mode := st.Options.String("mode")
 		if mode == "" {
-			mode = "broadcast"
+			mode = "broadcast" // an implicit fanout has no options
 		}
-		key := st.Options.Expr("key")
 		f := &flowruntime.Fanout{Mode: mode}
-		switch mode {
-		case "broadcast", "round_robin":
-			if key != nil {
-				return nil, fmt.Errorf("key is only used with mode = \"hash\"")
-			}
-		case "hash":
-			if key == nil {
-				return nil, errors.New("mode = \"hash\" needs a key")
-			}
-			f.Router = NewHash(key)
-		default:
-			return nil, fmt.Errorf("unknown mode %q", mode)
+		if mode == "hash" {
+			f.Router = NewHash(st.Options.Expr("key"))
 		}
 		return &flowruntime.Node{Fanout: f}, nil
 	},

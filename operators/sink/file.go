@@ -2,7 +2,6 @@ package sink
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -28,15 +27,21 @@ var fileKind = &operators.Kind{
 			{Name: "sync", Type: planner.Bool, Default: false,
 				Doc: "Call fsync after every write, so records count as finished only once they are on disk."},
 		},
+		Check: func(o planner.Options) error {
+			var p operators.Problems
+			if o.String("path") == "" {
+				p.Add("path", "the path is empty: name the file to write")
+			}
+			if o["columns"] != nil && o.String("codec") != "csv" {
+				p.Add("columns", "the columns option is for codec = \"csv\": remove it or set the codec")
+			}
+			return p.Err()
+		},
 	},
 	Build: func(st *planner.Stage, env operators.BuildEnv) (*flowruntime.Node, error) {
-		path := st.Options.String("path")
-		if path == "" {
-			return nil, errors.New("path is empty")
-		}
 		columns, _ := st.Options["columns"].([]string)
 		f := &File{
-			path:   env.Path(path),
+			path:   env.Path(st.Options.String("path")),
 			append: st.Options.Bool("append"),
 			sync:   st.Options.Bool("sync"),
 			line:   lineEncoder{codec: st.Options.String("codec"), columns: columns},

@@ -30,31 +30,31 @@ var fileKind = &operators.Kind{
 			{Name: "poll_interval", Type: planner.Duration, Default: 250 * time.Millisecond,
 				Doc: "How often followed files are checked for new data, truncation and rotation."},
 		}, codecOptions()...),
+		Check: func(o planner.Options) error {
+			var p operators.Problems
+			switch path := o.String("path"); {
+			case path == "":
+				p.Add("path", "the path is empty: name a file or a glob")
+			default:
+				if _, err := filepath.Match(path, ""); err != nil {
+					p.Add("path", "the path %q is not a valid glob: %v", path, err)
+				}
+			}
+			p.MinDuration(o, "poll_interval", 0, true)
+			checkCodec(&p, o)
+			return p.Err()
+		},
 	},
 	Build: buildFile,
 }
 
 func buildFile(st *planner.Stage, env operators.BuildEnv) (*flowruntime.Node, error) {
-	s, err := newStream(st, env)
-	if err != nil {
-		return nil, err
-	}
-	path := st.Options.String("path")
-	if path == "" {
-		return nil, errors.New("path is empty")
-	}
-	if _, err := filepath.Match(path, ""); err != nil {
-		return nil, fmt.Errorf("path %q: %w", path, err)
-	}
 	f := &File{
-		stream:  s,
-		pattern: env.Path(path),
+		stream:  newStream(st, env),
+		pattern: env.Path(st.Options.String("path")),
 		follow:  st.Options.Bool("follow"),
 		atEnd:   st.Options.String("start_at") == "end",
 		poll:    st.Options.Duration("poll_interval"),
-	}
-	if f.poll <= 0 {
-		f.poll = 250 * time.Millisecond
 	}
 	return &flowruntime.Node{Source: f}, nil
 }

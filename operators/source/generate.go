@@ -23,6 +23,12 @@ var generateKind = &operators.Kind{
 			{Name: "template", Type: planner.Expr,
 				Doc: "An expression yielding the record as an object, with variable seq = 0, 1, 2...; the default is {seq: seq}."},
 		},
+		Check: func(o planner.Options) error {
+			var p operators.Problems
+			p.Min(o, "count", 0)
+			p.MinDuration(o, "interval", 0, false)
+			return p.Err()
+		},
 	},
 	Build: func(st *planner.Stage, env operators.BuildEnv) (*flowruntime.Node, error) {
 		g := &Generate{
@@ -31,12 +37,6 @@ var generateKind = &operators.Kind{
 			interval: st.Options.Duration("interval"),
 			template: st.Options.Expr("template"),
 			clock:    env.Clock,
-		}
-		if g.count < 0 {
-			return nil, fmt.Errorf("count %d: must not be negative", g.count)
-		}
-		if g.interval < 0 {
-			return nil, fmt.Errorf("interval %s: must not be negative", g.interval)
 		}
 		return &flowruntime.Node{Source: g}, nil
 	},

@@ -49,7 +49,15 @@ type stream struct {
 	log     hclog.Logger
 }
 
-func newStream(st *planner.Stage, env operators.BuildEnv) (stream, error) {
+// checkCodec checks the codec options.
+func checkCodec(p *operators.Problems, o planner.Options) {
+	if d := o.String("delimiter"); len(d) != 1 || d == "\"" || d == "\n" || d == "\r" {
+		p.Add("delimiter", "the delimiter must be one ASCII character other than a quote or a line break, not %q", d)
+	}
+	p.Min(o, "max_line_bytes", 1)
+}
+
+func newStream(st *planner.Stage, env operators.BuildEnv) stream {
 	s := stream{
 		stage:   st.Name,
 		codec:   st.Options.String("codec"),
@@ -63,12 +71,9 @@ func newStream(st *planner.Stage, env operators.BuildEnv) (stream, error) {
 		s.codec = "lines"
 	}
 	if d := st.Options.String("delimiter"); d != "" {
-		if len(d) != 1 {
-			return s, fmt.Errorf("delimiter %q: must be one ASCII character", d)
-		}
 		s.delim = d[0]
 	}
-	return s, nil
+	return s
 }
 
 // reader is the state of reading one input.

@@ -16,12 +16,14 @@ var stdinKind = &operators.Kind{
 		Block: "source", Kind: "stdin",
 		Doc:     "Reads records from standard input until it ends.",
 		Options: codecOptions(),
+		Check: func(o planner.Options) error {
+			var p operators.Problems
+			checkCodec(&p, o)
+			return p.Err()
+		},
 	},
 	Build: func(st *planner.Stage, env operators.BuildEnv) (*flowruntime.Node, error) {
-		s, err := newStream(st, env)
-		if err != nil {
-			return nil, err
-		}
+		s := newStream(st, env)
 		in := env.Stdin
 		if in == nil {
 			in = os.Stdin

@@ -17,18 +17,14 @@ var batchKind = &operators.Kind{
 				Doc: "The longest the first record of a batch waits for it to fill; 0 waits until it is full or the stream ends."},
 		)
 		s.InFlight = func(o planner.Options) int { return int(o.Int("size")) }
-		return s
+		return checked(s, func(p *operators.Problems, o planner.Options) {
+			p.Min(o, "size", 1)
+			p.MinDuration(o, "timeout", 0, false)
+		})
 	}(),
 	Build: func(st *planner.Stage, env operators.BuildEnv) (*flowruntime.Node, error) {
-		size, err := positive(st.Options, "size")
-		if err != nil {
-			return nil, err
-		}
-		timeout := st.Options.Duration("timeout")
-		if timeout < 0 {
-			return nil, errNegativeTimeout
-		}
-		return &flowruntime.Node{Processor: &Batch{size: size, timeout: timeout, clock: env.Clock}}, nil
+		b := &Batch{size: int(st.Options.Int("size")), timeout: st.Options.Duration("timeout"), clock: env.Clock}
+		return &flowruntime.Node{Processor: b}, nil
 	},
 }
 

@@ -1,8 +1,6 @@
 package transform
 
 import (
-	"errors"
-
 	"github.com/flowrun/flowrun/operators"
 	"github.com/flowrun/flowrun/operators/codec"
 	"github.com/flowrun/flowrun/planner"
@@ -11,22 +9,15 @@ import (
 )
 
 var dedupeKind = &operators.Kind{
-	Schema: schema("dedupe", "Drops a record whose key was seen among the most recent keys.",
+	Schema: checked(schema("dedupe", "Drops a record whose key was seen among the most recent keys.",
 		planner.OptionSpec{Name: "key", Type: planner.Expr, Required: true,
 			Doc: "The expression whose value identifies duplicates, e.g. id."},
 		planner.OptionSpec{Name: "capacity", Type: planner.Int, Default: int64(100000),
 			Doc: "How many keys are remembered; the key first seen longest ago is forgotten first, so memory stays bounded."},
-	),
+	), func(p *operators.Problems, o planner.Options) { p.Min(o, "capacity", 1) }),
 	Build: func(st *planner.Stage, _ operators.BuildEnv) (*flowruntime.Node, error) {
-		key := st.Options.Expr("key")
-		if key == nil {
-			return nil, errors.New("key is required")
-		}
-		capacity, err := positive(st.Options, "capacity")
-		if err != nil {
-			return nil, err
-		}
-		return &flowruntime.Node{Processor: &Dedupe{key: key, capacity: capacity, seen: map[any]struct{}{}}}, nil
+		d := &Dedupe{key: st.Options.Expr("key"), capacity: int(st.Options.Int("capacity")), seen: map[any]struct{}{}}
+		return &flowruntime.Node{Processor: d}, nil
 	},
 }
 

@@ -1,8 +1,6 @@
 package transform
 
 import (
-	"errors"
-
 	"github.com/flowrun/flowrun/operators"
 	"github.com/flowrun/flowrun/planner"
 	"github.com/flowrun/flowrun/planner/expression"
@@ -15,11 +13,7 @@ var filterKind = &operators.Kind{
 			Doc: "The condition a record must meet to pass, e.g. level == \"ERROR\"; null counts as false."},
 	),
 	Build: func(st *planner.Stage, _ operators.BuildEnv) (*flowruntime.Node, error) {
-		where := st.Options.Expr("where")
-		if where == nil {
-			return nil, errors.New("where is required")
-		}
-		return &flowruntime.Node{Processor: &Filter{where: where}}, nil
+		return &flowruntime.Node{Processor: &Filter{where: st.Options.Expr("where")}}, nil
 	},
 }
 

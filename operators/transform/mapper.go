@@ -1,7 +1,6 @@
 package transform
 
 import (
-	"errors"
 	"fmt"
 
 	"github.com/flowrun/flowrun/operators"
@@ -11,20 +10,22 @@ import (
 )
 
 var mapKind = &operators.Kind{
-	Schema: schema("map", "Reshapes each record: replaces it with a new object, sets fields from expressions and drops fields.",
+	Schema: checked(schema("map", "Reshapes each record: replaces it with a new object, sets fields from expressions and drops fields.",
 		planner.OptionSpec{Name: "to", Type: planner.Expr,
 			Doc: "An expression yielding the whole new record as an object; applied first."},
 		planner.OptionSpec{Name: "set", Type: planner.Fields,
 			Doc: "A block of field = expression; every expression sees the record as it arrived."},
 		planner.OptionSpec{Name: "drop", Type: planner.StringList,
 			Doc: "Fields to remove, after to and set."},
-	),
+	), func(p *operators.Problems, o planner.Options) {
+		drop, _ := o["drop"].([]string)
+		if o.Expr("to") == nil && len(o.Fields("set")) == 0 && len(drop) == 0 {
+			p.Add("", "a map needs at least one of to, set and drop")
+		}
+	}),
 	Build: func(st *planner.Stage, _ operators.BuildEnv) (*flowruntime.Node, error) {
 		drop, _ := st.Options["drop"].([]string)
 		m := &Map{to: st.Options.Expr("to"), set: st.Options.Fields("set"), drop: drop}
-		if m.to == nil && len(m.set) == 0 && len(m.drop) == 0 {
-			return nil, errors.New("set at least one of to, set and drop")
-		}
 		m.vals = make([]any, len(m.set))
 		return &flowruntime.Node{Processor: m}, nil
 	},

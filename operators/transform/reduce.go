@@ -1,7 +1,6 @@
 package transform
 
 import (
-	"errors"
 	"fmt"
 
 	"github.com/flowrun/flowrun/operators"
@@ -24,22 +23,16 @@ var reduceKind = &operators.Kind{
 				Doc: "The most groups held at once; a record opening one more group is an error."},
 		)
 		s.InFlight = func(o planner.Options) int { return int(o.Int("max_groups")) }
-		return s
+		return checked(s, func(p *operators.Problems, o planner.Options) { p.Min(o, "max_groups", 1) })
 	}(),
 	Build: func(st *planner.Stage, env operators.BuildEnv) (*flowruntime.Node, error) {
 		r := &Reduce{
 			init:   st.Options["init"],
 			step:   st.Options.Expr("step"),
 			group:  st.Options.Expr("group"),
+			max:    int(st.Options.Int("max_groups")),
 			groups: map[any]*accumulator{},
 			clock:  env.Clock,
-		}
-		if r.step == nil {
-			return nil, errors.New("step is required")
-		}
-		var err error
-		if r.max, err = positive(st.Options, "max_groups"); err != nil {
-			return nil, err
 		}
 		return &flowruntime.Node{Processor: r}, nil
 	},

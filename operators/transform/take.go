@@ -7,34 +7,26 @@ import (
 )
 
 var takeKind = &operators.Kind{
-	Schema: schema("take", "Passes on the first count records and drops the rest.",
+	Schema: checked(schema("take", "Passes on the first count records and drops the rest.",
 		planner.OptionSpec{Name: "count", Type: planner.Int, Required: true,
 			Doc: "How many records pass."},
-	),
+	), checkCount),
 	Build: func(st *planner.Stage, _ operators.BuildEnv) (*flowruntime.Node, error) {
-		n, err := nonNegative(st.Options)
-		return &flowruntime.Node{Processor: &Take{left: n}}, err
+		return &flowruntime.Node{Processor: &Take{left: st.Options.Int("count")}}, nil
 	},
 }
 
 var skipKind = &operators.Kind{
-	Schema: schema("skip", "Drops the first count records and passes on the rest.",
+	Schema: checked(schema("skip", "Drops the first count records and passes on the rest.",
 		planner.OptionSpec{Name: "count", Type: planner.Int, Required: true,
 			Doc: "How many records are dropped."},
-	),
+	), checkCount),
 	Build: func(st *planner.Stage, _ operators.BuildEnv) (*flowruntime.Node, error) {
-		n, err := nonNegative(st.Options)
-		return &flowruntime.Node{Processor: &Skip{left: n}}, err
+		return &flowruntime.Node{Processor: &Skip{left: st.Options.Int("count")}}, nil
 	},
 }
 
-func nonNegative(o planner.Options) (int64, error) {
-	n := o.Int("count")
-	if n < 0 {
-		return 0, errNegativeCount
-	}
-	return n, nil
-}
+func checkCount(p *operators.Problems, o planner.Options) { p.Min(o, "count", 0) }
 
 // Take passes on the first records.
 type Take struct{ left int64 }

@@ -13,28 +13,24 @@ import (
 )
 
 var throttleKind = &operators.Kind{
-	Schema: schema("throttle", "Limits the rate of records with a token bucket: rate records per period, in bursts of up to burst.",
+	Schema: checked(schema("throttle", "Limits the rate of records with a token bucket: rate records per period, in bursts of up to burst.",
 		planner.OptionSpec{Name: "rate", Type: planner.Float, Required: true,
 			Doc: "How many records may pass per period."},
 		planner.OptionSpec{Name: "per", Type: planner.Duration, Default: time.Second,
 			Doc: "The period rate is counted over."},
 		planner.OptionSpec{Name: "burst", Type: planner.Int, Default: int64(1),
 			Doc: "How many records may pass at once after a quiet spell."},
-	),
+	), func(p *operators.Problems, o planner.Options) {
+		if r := o.Float("rate"); r <= 0 {
+			p.Add("rate", "the rate must be more than 0, not %v", r)
+		}
+		p.MinDuration(o, "per", 0, true)
+		p.Min(o, "burst", 1)
+	}),
 	Build: func(st *planner.Stage, env operators.BuildEnv) (*flowruntime.Node, error) {
 		r, per := st.Options.Float("rate"), st.Options.Duration("per")
-		if r <= 0 {
-			return nil, fmt.Errorf("rate = %v: must be more than 0", r)
-		}
-		if per <= 0 {
-			return nil, fmt.Errorf("per = %s: must be more than 0", per)
-		}
-		burst, err := positive(st.Options, "burst")
-		if err != nil {
-			return nil, err
-		}
 		t := &Throttle{
-			limiter: rate.NewLimiter(rate.Limit(r/per.Seconds()), burst),
+			limiter: rate.NewLimiter(rate.Limit(r/per.Seconds()), int(st.Options.Int("burst"))),
 			clock:   env.Clock,
 		}
 		return &flowruntime.Node{Processor: t}, nil

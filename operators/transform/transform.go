@@ -1,7 +1,6 @@
 package transform
 
 import (
-	"errors"
 	"fmt"
 
 	"github.com/flowrun/flowrun/operators"
@@ -21,6 +20,16 @@ func schema(block, doc string, opts ...planner.OptionSpec) planner.Schema {
 	return planner.Schema{Block: block, Kind: block, Doc: doc, Options: opts}
 }
 
+// checked returns s with check as its Check.
+func checked(s planner.Schema, check func(p *operators.Problems, o planner.Options)) planner.Schema {
+	s.Check = func(o planner.Options) error {
+		var p operators.Problems
+		check(&p, o)
+		return p.Err()
+	}
+	return s
+}
+
 // mapKey turns an expression's value into a map key: scalars stand for
 // themselves, lists and objects for their JSON text.
 func mapKey(enc *codec.Encoder, buf *[]byte, v any) (any, error) {
@@ -35,16 +44,3 @@ func mapKey(enc *codec.Encoder, buf *[]byte, v any) (any, error) {
 	}
 	return string(b), nil
 }
-
-// positive returns the integer option name, checked to be at least 1.
-func positive(o planner.Options, name string) (int, error) {
-	n := o.Int(name)
-	if n < 1 {
-		return 0, fmt.Errorf("%s = %d: must be at least 1", name, n)
-	}
-	return int(n), nil
-}
-
-var errNegativeCount = errors.New("count must not be negative")
-
-var errNegativeTimeout = errors.New("timeout must not be negative")

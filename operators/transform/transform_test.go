@@ -292,7 +292,7 @@ func TestWindowMaxRecords(t *testing.T) {
 	if len(got) != 2 || got[0]["count"] != int64(2) || got[1]["count"] != int64(1) {
 		t.Errorf("windows = %v, want one of 2 emitted early and one of 1", got)
 	}
-	if msg := buildErr(t, "window", M{"size": 2, "every": time.Second}); !strings.Contains(msg, "exactly one") {
+	if msg := buildErr(t, "window", M{"size": 2, "every": time.Second}); !strings.Contains(msg, "not both") {
 		t.Errorf("size and every: %s", msg)
 	}
 	buildErr(t, "window", M{})

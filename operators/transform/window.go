@@ -1,7 +1,6 @@
 package transform
 
 import (
-	"errors"
 	"time"
 
 	"github.com/flowrun/flowrun/operators"
@@ -29,7 +28,20 @@ var windowKind = &operators.Kind{
 			}
 			return int(o.Int("max_records"))
 		}
-		return s
+		return checked(s, func(p *operators.Problems, o planner.Options) {
+			size, every := o.Int("size"), o.Duration("every")
+			switch {
+			case size < 0:
+				p.Add("size", "the size must be more than 0, not %d", size)
+			case every < 0:
+				p.Add("every", "the every option must be more than 0, not %s", every)
+			case size > 0 && every > 0:
+				p.Add("every", "a window closes by count (size) or by time (every), not both: remove one")
+			case size == 0 && every == 0:
+				p.Add("", "a window needs size (a count of records) or every (a duration)")
+			}
+			p.Min(o, "max_records", 1)
+		})
 	}(),
 	Build: func(st *planner.Stage, env operators.BuildEnv) (*flowruntime.Node, error) {
 		w := &Window{
@@ -37,17 +49,8 @@ var windowKind = &operators.Kind{
 			every:   st.Options.Duration("every"),
 			group:   st.Options.Expr("group"),
 			clock:   env.Clock,
+			max:     int(st.Options.Int("max_records")),
 			windows: map[any]*window{},
-		}
-		switch {
-		case (w.size > 0) == (w.every > 0):
-			return nil, errors.New("set exactly one of size (a count) and every (a duration), more than 0")
-		case w.size < 0 || w.every < 0:
-			return nil, errors.New("size and every must not be negative")
-		}
-		var err error
-		if w.max, err = positive(st.Options, "max_records"); err != nil {
-			return nil, err
 		}
 		return &flowruntime.Node{Processor: w}, nil
 	},

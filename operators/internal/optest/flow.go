@@ -5,6 +5,7 @@ import (
 
 	"github.com/flowrun/flowrun/lang"
 	"github.com/flowrun/flowrun/lang/ast"
+	"github.com/flowrun/flowrun/lang/diag"
 	"github.com/flowrun/flowrun/operators/all"
 	"github.com/flowrun/flowrun/planner"
 )
@@ -28,6 +29,17 @@ func Plan(t testing.TB, src, name string) *planner.Pipeline {
 	}
 	t.Fatalf("no pipeline %q planned", name)
 	return nil
+}
+
+// PlanDiagnostics parses and plans src and returns the diagnostics.
+func PlanDiagnostics(t testing.TB, src string) diag.Diagnostics {
+	t.Helper()
+	f, diags := lang.Parse("test.flow", []byte(src))
+	if diags.HasErrors() {
+		t.Fatalf("parse: %v", diags)
+	}
+	_, diags = planner.Build([]*ast.File{f}, all.Registry(), nil)
+	return diags
 }
 
 // PlanStage plans src and returns the stage named stage of its pipeline
