@@ -455,15 +455,18 @@ func (p *planner) runCheck(s *stageDecl, err error) {
 				at = nb[0].TypeRange()
 			}
 		}
-		p.errorf(at, "Invalid options", "%s", period(msg))
+		p.errorf(at, "Invalid options", "%s", sentence(msg))
 	}
 }
 
-// period ends msg with a period. It keeps the first letter as it is: a
-// message may start with an option's name.
-func period(msg string) string {
+// sentence capitalises msg and ends it with a period.
+func sentence(msg string) string {
 	msg = strings.TrimSpace(msg)
-	if msg != "" && !strings.HasSuffix(msg, ".") {
+	if msg == "" {
+		return msg
+	}
+	msg = strings.ToUpper(msg[:1]) + msg[1:]
+	if !strings.HasSuffix(msg, ".") {
 		msg += "."
 	}
 	return msg
