@@ -63,7 +63,11 @@ func Compile(src string, at diag.Range, vars map[string]any, want Kind) (*Progra
 
 	// Syntax first, so that a syntax error is reported as such.
 	if _, err := parser.Parse(src); err != nil {
-		return nil, diag.Diagnostics{loc.diagnostic(err, "Invalid expression syntax")}
+		d := loc.diagnostic(err, "Invalid expression syntax")
+		if strings.Contains(err.Error(), `Operator("=")`) {
+			d.Hint = "Expressions compare with == and build objects with {key: value}; a single = is not an operator."
+		}
+		return nil, diag.Diagnostics{d}
 	}
 
 	pv := &patcher{vars: vars, loc: &loc}

@@ -25,6 +25,7 @@ func TestCompileErrors(t *testing.T) {
 		end     string // line:column of the subject's end, when checked
 	}{
 		{name: "syntax", src: "level ==", summary: "Invalid expression syntax", detail: "Unexpected token EOF", pos: "5:18:107"},
+		{name: "single equals", src: `level = "ERROR"`, summary: "Invalid expression syntax", hint: "Expressions compare with == and build objects with {key: value}; a single = is not an operator.", pos: "5:17:106"},
 		{name: "unclosed paren", src: "len(msg", summary: "Invalid expression syntax", pos: "5:17:106"},
 		{name: "string minus int", src: `"a" - 1`, summary: "Invalid expression", detail: "mismatched types string and int", pos: "5:15:104"},
 		{name: "not a bool", src: "1 + 1", want: Bool, summary: "Condition is not a boolean", detail: "yields an integer", pos: "5:11:100", end: "5:16"},
