@@ -110,6 +110,13 @@ func (ex *Execution) runSink(n *node) {
 			ex.fail(&StageError{Pipeline: ex.pipeline, Stage: n.spec.Name, Err: err})
 		}
 	}()
+	if o, isOpener := sink.(Opener); isOpener {
+		if err := o.Open(ctx); err != nil {
+			ok = false
+			ex.fail(&StageError{Pipeline: ex.pipeline, Stage: n.spec.Name, Err: err})
+			return
+		}
+	}
 	for {
 		b, eos := in.pop()
 		if b == nil {
@@ -157,7 +164,7 @@ func (ex *Execution) write(ctx context.Context, n *node, t *task, dlo *outport, 
 		n.logSkip(recs[0], err, len(recs))
 		return true
 	case "retry":
-		for attempt := 1; attempt < p.Attempts; attempt++ {
+		for attempt := 1; attempt < p.Attempts && !IsPermanent(err); attempt++ {
 			d := backoff(p, attempt)
 			n.log.Debug("retrying batch", "pipeline", ex.pipeline, "stage", n.spec.Name,
 				"error", err.Error(), "attempt", attempt, "backoff", d, "records", len(recs))
@@ -421,7 +428,7 @@ func (ex *Execution) runCaller(n *node) {
 		rec := r.rec
 		res, err := c.Call(ctx, rec)
 		if err != nil && n.policy.Mode == "retry" {
-			for attempt := 1; attempt < n.policy.Attempts && err != nil && ctx.Err() == nil; attempt++ {
+			for attempt := 1; attempt < n.policy.Attempts && err != nil && !IsPermanent(err) && ctx.Err() == nil; attempt++ {
 				if ex.clock.Sleep(ctx, backoff(n.policy, attempt)) != nil {
 					break
 				}

@@ -63,7 +63,7 @@ func (n *node) onError(ctx context.Context, t *task, dlo *outport, rec Record, e
 	case "dead_letter":
 		return n.deadLetter(ctx, dlo, rec, err)
 	case "retry":
-		for attempt := 1; attempt < p.Attempts; attempt++ {
+		for attempt := 1; attempt < p.Attempts && !IsPermanent(err); attempt++ {
 			d := backoff(p, attempt)
 			n.log.Debug("retrying record", "pipeline", n.ex.pipeline, "stage", n.spec.Name,
 				"error", err.Error(), "attempt", attempt, "backoff", d)
