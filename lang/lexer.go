@@ -54,20 +54,25 @@ func (fileLexer) Lex(filename string, r io.Reader) (lexer.Lexer, error) {
 	return &sliceLexer{toks: toks}, nil
 }
 
-// sliceLexer hands out tokens that were scanned beforehand. The slice must
-// end with an EOF token.
+// sliceLexer hands out tokens that were scanned beforehand, then eof. When
+// eof is not set the slice must end with its own EOF token.
 type sliceLexer struct {
 	toks []lexer.Token
+	eof  lexer.Token
 	i    int
 }
 
 // Next implements lexer.Lexer.
 func (l *sliceLexer) Next() (lexer.Token, error) {
-	t := l.toks[l.i]
-	if l.i < len(l.toks)-1 {
+	if l.i < len(l.toks) {
+		t := l.toks[l.i]
 		l.i++
+		return t, nil
 	}
-	return t, nil
+	if l.eof.Type == 0 {
+		return l.toks[len(l.toks)-1], nil
+	}
+	return l.eof, nil
 }
 
 // lineIndex maps byte offsets of a source to positions.
@@ -128,8 +133,9 @@ type fileScanner struct {
 // lexical problem becomes a diagnostic and scanning goes on.
 func scanFile(filename string, src []byte) ([]lexer.Token, diag.Diagnostics, bool) {
 	s := &fileScanner{
-		cur: newLineIndex(lexer.Position{Filename: filename, Line: 1, Column: 1}, src),
-		src: src,
+		cur:  newLineIndex(lexer.Position{Filename: filename, Line: 1, Column: 1}, src),
+		toks: make([]lexer.Token, 0, len(src)/4+1),
+		src:  src,
 	}
 	s.run()
 	return s.toks, s.diags, s.runaway

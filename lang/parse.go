@@ -53,7 +53,9 @@ type fileParse struct {
 	runaway bool
 }
 
-// items parses the top-level items of the file one at a time.
+// items parses the top-level items of the file one at a time. Each item is
+// parsed from a segment of the token stream that ends at the first newline
+// at brace depth 0, so the work stays linear in the size of the file.
 func (p *fileParse) items() []ast.Item {
 	var items []ast.Item
 	i := 0
@@ -64,7 +66,15 @@ func (p *fileParse) items() []ast.Item {
 		if p.toks[i].EOF() {
 			return items
 		}
-		pl, err := lexer.Upgrade(&sliceLexer{toks: p.toks[i:]}, tokWhitespace)
+		end, closed := p.segmentEnd(i)
+		if !closed {
+			// A brace is open up to the end of the file. When a column-1
+			// block header follows, the item most likely ends before it.
+			if r := p.nextBlockStart(i, p.toks[i].Pos.Line); r >= 0 {
+				end = r
+			}
+		}
+		pl, err := lexer.Upgrade(&sliceLexer{toks: p.toks[i:end], eof: lexer.EOFToken(p.toks[end].Pos)}, tokWhitespace)
 		if err != nil {
 			// sliceLexer never fails.
 			p.diags = append(p.diags, diag.Errorf(p.tokRange(p.toks[i]), "Internal error", "%v", err))
@@ -76,7 +86,7 @@ func (p *fileParse) items() []ast.Item {
 			i += int(pl.RawCursor())
 			continue
 		}
-		next, ok := p.recover(i, err)
+		next, ok := p.recover(i, end, err)
 		if !ok {
 			return items
 		}
@@ -84,46 +94,49 @@ func (p *fileParse) items() []ast.Item {
 	}
 }
 
-// recover reports the syntax error err met while parsing the item that
-// starts at token start, and returns the token where parsing resumes: the
-// next line that starts a block at column 1.
-func (p *fileParse) recover(start int, err error) (int, bool) {
-	tok := p.errorToken(err)
-	k := len(p.toks) - 1
-	if !tok.EOF() {
-		k = p.tokenAt(tok.Pos.Offset)
-	}
-	// An item that runs over a column-1 block header with a brace still
-	// open has most likely lost a '}': report it and resume at the header.
-	if r := p.nextBlockStart(start, p.toks[start].Pos.Line); r >= 0 && r <= k && p.openBraces(start, r) > 0 {
-		p.diags = append(p.diags, p.missingBraces(start, r)...)
-		return r, true
-	}
-	if tok.EOF() {
-		if !p.runaway {
-			p.diags = append(p.diags, p.missingBraces(start, k)...)
+// segmentEnd returns the end (exclusive) of the segment of tokens that
+// holds the item starting at start: up to and including the first newline
+// at brace depth 0, or a '}' that closes more than was opened, or else up
+// to EOF. It also reports whether the braces opened from start are closed
+// by then.
+func (p *fileParse) segmentEnd(start int) (int, bool) {
+	depth := 0
+	for k := start; k < len(p.toks)-1; k++ {
+		t := p.toks[k]
+		switch {
+		case t.Type == tokPunct && t.Value == "{":
+			depth++
+		case t.Type == tokPunct && t.Value == "}":
+			depth--
+			if depth < 0 {
+				return k + 1, true
+			}
+		case t.Type == tokNewline && depth == 0:
+			return k + 1, true
 		}
-		return k, false
+	}
+	return len(p.toks) - 1, depth == 0
+}
+
+// recover reports the syntax error err met while parsing the item in
+// tokens [start, end), and returns the token where parsing resumes: the
+// next line that starts a block at column 1.
+func (p *fileParse) recover(start, end int, err error) (int, bool) {
+	tok := p.errorToken(err)
+	if tok.EOF() {
+		// The segment ended with a brace still open.
+		if end < len(p.toks)-1 {
+			p.diags = append(p.diags, p.missingBraces(start, end)...)
+			return end, true
+		}
+		if !p.runaway {
+			p.diags = append(p.diags, p.missingBraces(start, end)...)
+		}
+		return end, false
 	}
 	p.diags = append(p.diags, syntaxDiagnostic(err, p.lines, p.explainFile(tok)))
 	next := p.nextBlockStart(start, tok.Pos.Line)
 	return next, next >= 0
-}
-
-// openBraces returns how many more '{' than '}' tokens [from, to) holds.
-func (p *fileParse) openBraces(from, to int) int {
-	n := 0
-	for _, t := range p.toks[from:to] {
-		if t.Type == tokPunct {
-			switch t.Value {
-			case "{":
-				n++
-			case "}":
-				n--
-			}
-		}
-	}
-	return n
 }
 
 // errorToken finds the token a participle error points at.
