@@ -106,7 +106,7 @@ func buildBuffered(st *planner.Stage, env operators.BuildEnv) (*flowruntime.Node
 		command, _ := o["command"].([]string)
 		b.do = &execCall{argv: command, dir: env.Dir}
 	case "http":
-		b.do = newHTTPCall(o, b.concurrency)
+		b.do = newHTTPCall(o)
 	default:
 		return nil, fmt.Errorf("unknown call %q", o.String("call"))
 	}

@@ -23,7 +23,16 @@ type httpCall struct {
 	sendRecord bool
 }
 
-func newHTTPCall(o planner.Options, concurrency int) *httpCall {
+// transport is shared by every http call of the process, so connections
+// are reused across stages and pipelines and none is left behind when a
+// pipeline is replaced.
+var transport = func() *http.Transport {
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	t.MaxIdleConnsPerHost = 64
+	return t
+}()
+
+func newHTTPCall(o planner.Options) *httpCall {
 	h := &httpCall{
 		url:    o.Expr("url"),
 		method: strings.ToUpper(o.String("method")),
@@ -45,9 +54,7 @@ func newHTTPCall(o planner.Options, concurrency int) *httpCall {
 			}
 		}
 	}
-	t := http.DefaultTransport.(*http.Transport).Clone()
-	t.MaxIdleConnsPerHost = concurrency
-	h.client = &http.Client{Transport: t}
+	h.client = &http.Client{Transport: transport}
 	return h
 }
 

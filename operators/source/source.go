@@ -17,7 +17,7 @@ import (
 
 // Kinds returns every source kind of this package.
 func Kinds() []*operators.Kind {
-	return []*operators.Kind{generateKind, fileKind, stdinKind}
+	return []*operators.Kind{generateKind, fileKind, stdinKind, httpKind}
 }
 
 // codecOptions are the options of sources that decode a byte stream.
