@@ -234,16 +234,20 @@ func ParseValue(v *ast.Value) (ast.Literal, diag.Diagnostics) {
 			return root.Value, diags
 		}
 	}
-	return nil, diag.Diagnostics{syntaxDiagnostic(err, lines, explainLiteral(v))}
+	return nil, diag.Diagnostics{syntaxDiagnostic(err, lines, explainLiteral(v, toks))}
 }
 
-// explainLiteral explains why the text of v is not a literal.
-func explainLiteral(v *ast.Value) func(participle.Error) explanation {
+// explainLiteral explains why the text of v, scanned into toks, is not a
+// literal.
+func explainLiteral(v *ast.Value, toks []lexer.Token) func(participle.Error) explanation {
 	return func(perr participle.Error) explanation {
 		found := "this text"
 		var ute *participle.UnexpectedTokenError
 		if errors.As(perr, &ute) {
 			found = describeLiteralToken(ute.Unexpected)
+			if e, ok := explainSeparator(toks, ute.Unexpected); ok {
+				return e
+			}
 		}
 		e := explanation{
 			summary: "Invalid value",
@@ -263,6 +267,48 @@ func explainLiteral(v *ast.Value) func(participle.Error) explanation {
 	}
 }
 
+// explainSeparator recognises a missing or doubled separator between the
+// elements of a list or the items of an object, met at token bad.
+func explainSeparator(toks []lexer.Token, bad lexer.Token) (explanation, bool) {
+	var stack []string
+	prev := -1 // index of the last significant token before bad
+	for k, t := range toks {
+		if t.Pos.Offset >= bad.Pos.Offset {
+			break
+		}
+		switch {
+		case t.Type == litPunct && (t.Value == "[" || t.Value == "{"):
+			stack = append(stack, t.Value)
+		case t.Type == litPunct && (t.Value == "]" || t.Value == "}") && len(stack) > 0:
+			stack = stack[:len(stack)-1]
+		}
+		if t.Type != litWhitespace && t.Type != litComment && t.Type != litNewline {
+			prev = k
+		}
+	}
+	if len(stack) == 0 || prev < 0 {
+		return explanation{}, false
+	}
+	p := toks[prev]
+	endsValue := p.Type == litString || p.Type == litHeredoc || p.Type == litNumber || p.Type == litIdent ||
+		p.Type == litPunct && (p.Value == "]" || p.Value == "}")
+	startsValue := bad.Type == litString || bad.Type == litHeredoc || bad.Type == litNumber || bad.Type == litIdent ||
+		bad.Type == litPunct && (bad.Value == "[" || bad.Value == "{")
+	inList := stack[len(stack)-1] == "["
+	switch {
+	case inList && endsValue && startsValue:
+		return explanation{summary: "Missing comma", detail: "The elements of a list are separated by commas.",
+			hint: "Add a ',' before " + describeLiteralToken(bad) + "."}, true
+	case !inList && endsValue && startsValue:
+		return explanation{summary: "Missing separator", detail: "The items of an object are separated by commas or newlines.",
+			hint: "Add a ',' before " + describeLiteralToken(bad) + "."}, true
+	case bad.Type == litPunct && bad.Value == "," && p.Type == litPunct && (p.Value == "," || p.Value == "[" || p.Value == "{"):
+		return explanation{summary: "Extra comma", detail: "A comma must follow an element; this one has nothing before it.",
+			hint: "Remove it."}, true
+	}
+	return explanation{}, false
+}
+
 // describeLiteralToken renders a literal token for a message.
 func describeLiteralToken(t lexer.Token) string {
 	switch {
@@ -275,8 +321,7 @@ func describeLiteralToken(t lexer.Token) string {
 }
 
 // decodeLiteral fills the decoded fields of a parsed literal tree (string
-// values, numbers, object keys) and checks the separators between list
-// elements and object items.
+// values, numbers, object keys) and reports what cannot be decoded.
 func decodeLiteral(lit ast.Literal, lines *lineIndex) diag.Diagnostics {
 	var diags diag.Diagnostics
 	ast.Walk(lit, func(n ast.Node) bool {

@@ -124,9 +124,11 @@ func TestParseValueErrors(t *testing.T) {
 		{`1s`, "Invalid value", "1s", `Durations are strings: write "1s".`},
 		{`250ms`, "Invalid value", "250ms", `Durations are strings: write "250ms".`},
 		{`'single'`, "Invalid value", "'", "Strings are written in double quotes."},
-		{`[1 2]`, "Invalid value", "2]", ""},
-		{`[1,, 2]`, "Invalid value", ", 2]", ""},
-		{`{ a = 1 b = 2 }`, "Invalid value", "b = 2", ""},
+		{`[1 2]`, "Missing comma", "2]", `Add a ',' before "2".`},
+		{"[\n  { a = 1 }\n  { b = 2 },\n]", "Missing comma", "{ b = 2 }", `Add a ',' before "{".`},
+		{`[1,, 2]`, "Extra comma", ", 2]", "Remove it."},
+		{`[, 2]`, "Extra comma", ", 2]", "Remove it."},
+		{`{ a = 1 b = 2 }`, "Missing separator", "b = 2", `Add a ',' before "b".`},
 		{`{ a }`, "Invalid value", "a }", ""},
 		{`[all(x, # > 1)]`, "Invalid value", "(", "Inside brackets only // and /* */ start comments."},
 		{`"bad \q"`, "Invalid escape sequence", `\q`, `Write \\ for a backslash.`},
@@ -149,8 +151,8 @@ func TestParseValueErrors(t *testing.T) {
 		if got := string(f.Src[d.Subject.Start.Byte:]); !strings.HasPrefix(got, tt.at) {
 			t.Errorf("ParseValue(%q): diagnostic at %q, want at %q", tt.raw, got, tt.at)
 		}
-		if want := posAt(f.Src, d.Subject.Start.Byte); d.Subject.Start != want || d.Subject.Start.Line != 3 {
-			t.Errorf("ParseValue(%q): position %+v, want %+v on line 3", tt.raw, d.Subject.Start, want)
+		if want := posAt(f.Src, d.Subject.Start.Byte); d.Subject.Start != want || d.Subject.Start.Line < 3 {
+			t.Errorf("ParseValue(%q): position %+v, want %+v on line 3 or after", tt.raw, d.Subject.Start, want)
 		}
 		if d.Hint != tt.hint {
 			t.Errorf("ParseValue(%q): hint %q, want %q", tt.raw, d.Hint, tt.hint)
