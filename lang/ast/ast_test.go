@@ -82,7 +82,7 @@ func TestRanges(t *testing.T) {
 		"label":          slice(p.Labels[0].Range().Start.Byte, p.Labels[0].Range().End.Byte),
 	}
 	want := map[string]string{
-		"pipeline block": src[strings.Index(src, "pipeline"):strings.LastIndex(src, "}")+1],
+		"pipeline block": src[strings.Index(src, "pipeline") : strings.LastIndex(src, "}")+1],
 		"type":           "pipeline",
 		"attribute":      "edge_capacity = 1024",
 		"name":           "edge_capacity",
