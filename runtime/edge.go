@@ -242,13 +242,22 @@ func (e *edge) offer(b *batch, sizes []int64) int {
 			e.head = 0
 		}
 		// Still too much: drop the oldest of b.
-		for len(b.recs) > 0 && (e.used+int64(len(b.recs)) > e.capacity || (e.capBytes > 0 && e.usedBytes+total > e.capBytes)) {
-			total -= sizes[0]
-			sizes = sizes[1:]
-			b.recs[0] = Record{}
-			b.recs = b.recs[1:]
-			dropped++
+		k := 0
+		if over := e.used + int64(len(b.recs)) - e.capacity; over > 0 {
+			k = int(min(over, int64(len(b.recs))))
 		}
+		if e.capBytes > 0 {
+			for _, s := range sizes[:k] {
+				total -= s
+			}
+			for k < len(b.recs) && e.usedBytes+total > e.capBytes {
+				total -= sizes[k]
+				k++
+			}
+		}
+		clear(b.recs[:k])
+		b.recs = b.recs[k:]
+		dropped += int64(k)
 	} else {
 		keep := len(b.recs)
 		if free := e.capacity - e.used; int64(keep) > free {

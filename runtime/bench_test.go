@@ -1,0 +1,117 @@
+package runtime_test
+
+import (
+	"context"
+	"testing"
+
+	flowruntime "github.com/flowrun/flowrun/runtime"
+)
+
+// preSource emits the same prepared batch n/len(batch) times, so that the
+// benchmark measures the runtime, not record building.
+type preSource struct {
+	n     int
+	batch []flowruntime.Record
+}
+
+func (s *preSource) Run(ctx context.Context, out flowruntime.Emitter) error {
+	for i := 0; i < s.n; i += len(s.batch) {
+		if err := out.Emit(ctx, s.batch, nil); err != nil {
+			return nil
+		}
+	}
+	return nil
+}
+
+// genSource builds a fresh three-key record per record, like a generate
+// source, in slices of per records.
+type genSource struct{ n, per int }
+
+func (s *genSource) Run(ctx context.Context, out flowruntime.Emitter) error {
+	for i := 0; i < s.n; i += s.per {
+		recs := make([]flowruntime.Record, s.per)
+		for j := range recs {
+			k := int64(i + j)
+			recs[j] = flowruntime.Record{Fields: map[string]any{"id": k, "level": "INFO", "msg": "hello"}}
+		}
+		if err := out.Emit(ctx, recs, nil); err != nil {
+			return nil
+		}
+	}
+	return nil
+}
+
+type discard struct{}
+
+func (discard) Write(context.Context, []flowruntime.Record) error { return nil }
+func (discard) Close() error                                       { return nil }
+
+func benchRun(b *testing.B, g *flowruntime.Graph, opts flowruntime.Options) {
+	ex, err := flowruntime.Start(context.Background(), g, opts)
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := ex.Wait(); err != nil {
+		b.Fatal(err)
+	}
+}
+
+func preBatch() []flowruntime.Record {
+	recs := make([]flowruntime.Record, 256)
+	for i := range recs {
+		recs[i] = flowruntime.Record{Fields: map[string]any{"id": int64(i)}}
+	}
+	return recs
+}
+
+// BenchmarkEdge measures one batched edge hop: source -> sink. One op is
+// one record.
+func BenchmarkEdge(b *testing.B) {
+	b.ReportAllocs()
+	g := chain(1024, &preSource{n: b.N, batch: preBatch()}, discard{})
+	b.ResetTimer()
+	benchRun(b, g, flowruntime.Options{})
+}
+
+// BenchmarkHops measures a source, four pass-through processors on their
+// own goroutines and a sink: five hops. One op is one record.
+func BenchmarkHops(b *testing.B) {
+	b.ReportAllocs()
+	pass := proc(func(r flowruntime.Record, emit func(flowruntime.Record)) error { emit(r); return nil })
+	g := chain(1024, &preSource{n: b.N, batch: preBatch()}, discard{}, pass, pass, pass, pass)
+	b.ResetTimer()
+	benchRun(b, g, flowruntime.Options{NoFusion: true})
+}
+
+func filterMap() (flowruntime.Processor, flowruntime.Processor) {
+	filter := proc(func(r flowruntime.Record, emit func(flowruntime.Record)) error {
+		if r.Fields["id"].(int64)%3 != 0 {
+			emit(r)
+		}
+		return nil
+	})
+	mapper := proc(func(r flowruntime.Record, emit func(flowruntime.Record)) error {
+		r.Fields["msg"] = "HELLO"
+		emit(r)
+		return nil
+	})
+	return filter, mapper
+}
+
+// BenchmarkPipeline is generate -> filter -> map -> discard with a fresh
+// record per record. One op is one generated record.
+func BenchmarkPipeline(b *testing.B) {
+	for _, fused := range []bool{true, false} {
+		name := "fused"
+		if !fused {
+			name = "unfused"
+		}
+		b.Run(name, func(b *testing.B) {
+			b.ReportAllocs()
+			f, m := filterMap()
+			g := chain(1024, &genSource{n: b.N, per: 256}, discard{}, f, m)
+			b.ResetTimer()
+			benchRun(b, g, flowruntime.Options{NoFusion: !fused})
+		})
+	}
+}
