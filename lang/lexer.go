@@ -266,6 +266,16 @@ func (s *fileScanner) backquoted(i int) int {
 func (s *fileScanner) heredoc(i int) int {
 	id, bodyStart, ok := heredocHeader(s.src, i)
 	if !ok {
+		j := i + 2
+		if j < len(s.src) && s.src[j] == '-' {
+			j++
+		}
+		if j < len(s.src) && isIdentStart(s.src[j]) {
+			k := identEnd(s.src, j)
+			s.errorf(i, k, "Invalid heredoc", "Put the text on the lines after "+string(s.src[i:k])+".",
+				"A heredoc starts with %s at the end of a line; its text follows on the next lines, up to a line holding only %s.",
+				s.src[i:k], s.src[j:k])
+		}
 		return i
 	}
 	if end, ok := heredocEnd(s.src, bodyStart, id); ok {

@@ -55,6 +55,7 @@ func TestParseDiagnostics(t *testing.T) {
 			{12, "Unexpected closing bracket"},
 		}, []string{"pipeline", "pipeline"}},
 		{"unterminated", []want{{2, "Unterminated string"}, {7, "Unterminated heredoc"}}, []string{"pipeline"}},
+		{"heredoc_errors", []want{{1, "Invalid heredoc"}, {2, "Invalid heredoc"}}, []string{"block"}},
 		{"toplevel_errors", []want{{1, "Missing opening brace"}, {7, "Missing closing bracket"}}, []string{"pipeline", "pipeline"}},
 		{"unterminated_comment", []want{{4, "Unterminated comment"}}, []string{"pipeline"}},
 		{"statements", []want{
