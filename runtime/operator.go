@@ -66,6 +66,13 @@ type Emitter interface {
 	Emit(ctx context.Context, recs []Record, done func()) error
 }
 
+// Checkpointer is implemented by sources that know how far their input is
+// finished, which is where a later run can resume without losing a record.
+type Checkpointer interface {
+	// Checkpoint returns the source's position as a JSON-encodable value.
+	Checkpoint() any
+}
+
 // Processor handles one record at a time: filter, map, take, skip, dedupe,
 // reduce, batch, window.
 type Processor interface {

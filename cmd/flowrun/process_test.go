@@ -217,11 +217,13 @@ func checkpointOffset(t *testing.T, log []byte) int64 {
 	t.Helper()
 	for _, line := range bytes.Split(log, []byte("\n")) {
 		var entry struct {
-			Message string `json:"@message"`
-			Offset  *int64 `json:"offset"`
+			Message    string `json:"@message"`
+			Checkpoint []struct {
+				Offset int64 `json:"offset"`
+			} `json:"checkpoint"`
 		}
-		if json.Unmarshal(line, &entry) == nil && strings.Contains(entry.Message, "checkpoint") && entry.Offset != nil {
-			return *entry.Offset
+		if json.Unmarshal(line, &entry) == nil && entry.Message == "source checkpoint" && len(entry.Checkpoint) == 1 {
+			return entry.Checkpoint[0].Offset
 		}
 	}
 	t.Fatalf("no checkpoint in the log:\n%s", log)

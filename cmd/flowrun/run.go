@@ -81,6 +81,7 @@ func runPlan(ctx context.Context, plan *planner.Plan, logger hclog.Logger, stdou
 
 	reg := all.Registry()
 	var execs []*flowruntime.Execution
+	var graphs []*flowruntime.Graph
 	for _, p := range plan.Pipelines {
 		env := operators.BuildEnv{
 			Clock:  flowruntime.RealClock{},
@@ -90,6 +91,7 @@ func runPlan(ctx context.Context, plan *planner.Plan, logger hclog.Logger, stdou
 			Dir:    filepath.Dir(p.Range.Filename),
 		}
 		g, err := reg.BuildGraph(p, env)
+		graphs = append(graphs, g)
 		if err == nil {
 			var exec *flowruntime.Execution
 			exec, err = flowruntime.Start(ctx, g, flowruntime.Options{Logger: logger.Named(p.Name)})
@@ -113,7 +115,8 @@ func runPlan(ctx context.Context, plan *planner.Plan, logger hclog.Logger, stdou
 				errs = append(errs, err)
 			}
 			st := e.Stats()
-			logger.Info("pipeline finished", "pipeline", plan.Pipelines[i].Name, "records_in", sourceRecords(st), "records_out", sinkRecords(st))
+			logCheckpoints(logger.Named(st.Pipeline), graphs[i])
+			logger.Info("pipeline finished", "pipeline", st.Pipeline, "records_in", sourceRecords(st), "records_out", sinkRecords(st))
 		}
 	}()
 	stopAll := func() {
@@ -140,6 +143,16 @@ func runPlan(ctx context.Context, plan *planner.Plan, logger hclog.Logger, stdou
 			stopping = true
 			logger.Info("signal: stopping sources and draining", "signal", sig.String())
 			stopAll()
+		}
+	}
+}
+
+// logCheckpoints logs where each source that keeps a checkpoint stopped:
+// every record before it is finished.
+func logCheckpoints(logger hclog.Logger, g *flowruntime.Graph) {
+	for _, n := range g.Nodes {
+		if cp, ok := n.Source.(flowruntime.Checkpointer); ok {
+			logger.Info("source checkpoint", "stage", n.Name, "checkpoint", cp.Checkpoint())
 		}
 	}
 }

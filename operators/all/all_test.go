@@ -14,8 +14,8 @@ import (
 func TestSchemas(t *testing.T) {
 	r := all.Registry()
 	want := map[string][]string{
-		"source":   {"file", "generate", "http", "stdin"},
-		"sink":     {"discard", "file", "http", "stdout"},
+		"source":   {"file", "generate", "stdin"},
+		"sink":     {"discard", "file", "stdout"},
 		"filter":   {"filter"},
 		"map":      {"map"},
 		"buffered": {"buffered"},

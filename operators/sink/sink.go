@@ -10,7 +10,7 @@ import (
 )
 
 // Kinds returns every sink kind of this package.
-func Kinds() []*operators.Kind { return []*operators.Kind{stdoutKind, fileKind, discardKind, httpKind} }
+func Kinds() []*operators.Kind { return []*operators.Kind{stdoutKind, fileKind, discardKind} }
 
 // lineEncoder encodes one record as one line in a sink's codec.
 type lineEncoder struct {

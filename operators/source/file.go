@@ -127,8 +127,7 @@ func (f *File) readAll(ctx context.Context, out flowruntime.Emitter, path string
 	defer fh.Close()
 	r := f.newReader(fh, path, 0)
 	if prev != nil {
-		r.batch = prev.batch
-		r.now = prev.now
+		r.carryFrom(prev)
 	}
 	if err := r.pump(ctx, out); !errors.Is(err, io.EOF) {
 		return r, err
@@ -230,3 +229,7 @@ func (f *File) tail(ctx context.Context, out flowruntime.Emitter, initial []stri
 		}
 	}
 }
+
+// Checkpoint returns, for every file read so far, the offset before which
+// every line is finished ([]Position).
+func (f *File) Checkpoint() any { return f.positions.Checkpoint() }

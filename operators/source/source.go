@@ -17,7 +17,7 @@ import (
 
 // Kinds returns every source kind of this package.
 func Kinds() []*operators.Kind {
-	return []*operators.Kind{generateKind, fileKind, stdinKind, httpKind}
+	return []*operators.Kind{generateKind, fileKind, stdinKind}
 }
 
 // codecOptions are the options of sources that decode a byte stream.
@@ -47,6 +47,8 @@ type stream struct {
 	lenient bool
 	clock   flowruntime.Clock
 	log     hclog.Logger
+	// positions records how far each input is finished.
+	positions *positions
 }
 
 // checkCodec checks the codec options.
@@ -66,6 +68,8 @@ func newStream(st *planner.Stage, env operators.BuildEnv) stream {
 		lenient: st.OnError.Mode == "skip" || st.OnError.Mode == "dead_letter",
 		clock:   env.Clock,
 		log:     env.Logger,
+
+		positions: &positions{},
 	}
 	if s.codec == "" {
 		s.codec = "lines"
@@ -91,10 +95,38 @@ type reader struct {
 	batch   []flowruntime.Record
 	// now is the read time of the records of the pending batch.
 	now time.Time
+	// done tracks how far this input is finished; carried finishes the
+	// part of the pending batch read from the previous input.
+	done    *flowruntime.Checkpoint
+	carried func()
 }
 
 func (s *stream) newReader(r io.Reader, file string, offset int64) *reader {
-	return &reader{stream: s, file: file, lines: codec.NewLineReader(r, offset, s.maxLine)}
+	return &reader{
+		stream: s,
+		file:   file,
+		lines:  codec.NewLineReader(r, offset, s.maxLine),
+		done:   s.positions.track(file, offset),
+	}
+}
+
+// carryFrom takes over prev's pending batch, so that batches stay full
+// across the end of one input and the start of the next.
+func (r *reader) carryFrom(prev *reader) {
+	r.batch, r.now = prev.batch, prev.now
+	prev.batch = nil
+	if len(r.batch) > 0 {
+		r.carried = prev.done.Track(prev.lines.Offset())
+	}
+}
+
+// readPosition is the offset before which every line is in an emitted or
+// pending batch: a csv record still open across lines is not.
+func (r *reader) readPosition() int64 {
+	if r.pending != nil {
+		return r.pendOff
+	}
+	return r.lines.Offset()
 }
 
 // errStopped means the context ended: the source stops quietly.
@@ -107,7 +139,13 @@ func (r *reader) flush(ctx context.Context, out flowruntime.Emitter) error {
 	}
 	b := r.batch
 	r.batch = nil
-	if err := out.Emit(ctx, b, nil); err != nil {
+	done := r.done.Track(r.readPosition())
+	if carried := r.carried; carried != nil {
+		r.carried = nil
+		own := done
+		done = func() { carried(); own() }
+	}
+	if err := out.Emit(ctx, b, done); err != nil {
 		if ctx.Err() != nil {
 			return errStopped
 		}
