@@ -44,7 +44,7 @@ func (s *genSource) Run(ctx context.Context, out flowruntime.Emitter) error {
 type discard struct{}
 
 func (discard) Write(context.Context, []flowruntime.Record) error { return nil }
-func (discard) Close() error                                       { return nil }
+func (discard) Close() error                                      { return nil }
 
 func benchRun(b *testing.B, g *flowruntime.Graph, opts flowruntime.Options) {
 	ex, err := flowruntime.Start(context.Background(), g, opts)

@@ -1,0 +1,202 @@
+package runtime_test
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	flowruntime "github.com/flowrun/flowrun/runtime"
+	"github.com/hashicorp/go-hclog"
+)
+
+// failing fails records whose i%10 == 3 for their first `times` attempts
+// (always when times < 0).
+func failing(times int) flowruntime.Processor {
+	var mu sync.Mutex
+	tries := map[int64]int{}
+	return proc(func(r flowruntime.Record, emit func(flowruntime.Record)) error {
+		i := field(r)
+		if i%10 == 3 {
+			mu.Lock()
+			tries[i]++
+			n := tries[i]
+			mu.Unlock()
+			if times < 0 || n <= times {
+				return errBoom
+			}
+		}
+		emit(r)
+		return nil
+	})
+}
+
+func withDeadLetter(g *flowruntime.Graph, from string, dead flowruntime.Sink) {
+	g.Nodes = append(g.Nodes, &flowruntime.Node{Name: "dead", Sink: dead})
+	g.Edges = append(g.Edges, &flowruntime.Edge{From: from, To: "dead", Capacity: 16, DeadLetter: true})
+}
+
+func TestProcessorErrorPolicies(t *testing.T) {
+	fast := flowruntime.ErrorPolicy{Attempts: 3, Backoff: time.Microsecond, MaxBackoff: time.Microsecond}
+	policy := func(mode string) flowruntime.ErrorPolicy { p := fast; p.Mode = mode; return p }
+	for _, tc := range []struct {
+		name        string
+		policy      flowruntime.ErrorPolicy
+		failTimes   int
+		deadLetter  bool
+		wantErr     string
+		wantSink    int
+		wantDead    int
+		wantSkipped int64
+		wantRetries int64
+		wantLogs    int
+	}{
+		{name: "stop", policy: policy("stop"), failTimes: -1,
+			wantErr: `pipeline "p", stage "a", record gen:3: boom`},
+		{name: "default is stop", policy: flowruntime.ErrorPolicy{}, failTimes: -1,
+			wantErr: `pipeline "p", stage "a", record gen:3: boom`},
+		{name: "skip", policy: policy("skip"), failTimes: -1,
+			wantSink: 90, wantSkipped: 10, wantLogs: 10},
+		{name: "retry succeeds", policy: policy("retry"), failTimes: 2,
+			wantSink: 100, wantRetries: 20},
+		{name: "retry then dead letter", policy: policy("retry"), failTimes: -1, deadLetter: true,
+			wantSink: 90, wantDead: 10, wantRetries: 20},
+		{name: "retry then stop", policy: policy("retry"), failTimes: -1,
+			wantErr: `pipeline "p", stage "a", record gen:3: boom`},
+		{name: "dead letter", policy: policy("dead_letter"), failTimes: -1, deadLetter: true,
+			wantSink: 90, wantDead: 10},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var logs bytes.Buffer
+			logger := hclog.New(&hclog.LoggerOptions{Output: &logs, JSONFormat: true, Level: hclog.Warn})
+			src := &gen{count: 100, per: 10}
+			sink, dead := &collect{}, &collect{}
+			g := chain(16, src, sink, failing(tc.failTimes))
+			g.Nodes[1].OnError = tc.policy
+			if tc.deadLetter {
+				withDeadLetter(g, "a", dead)
+			}
+			ex := run(t, g, flowruntime.Options{Logger: logger})
+			err := ex.Wait()
+			if tc.wantErr != "" {
+				var se *flowruntime.StageError
+				if err == nil || err.Error() != tc.wantErr || !errors.As(err, &se) || !errors.Is(err, errBoom) {
+					t.Fatalf("Wait = %v, want %q", err, tc.wantErr)
+				}
+				if se.Stage != "a" || se.Source != "gen" || se.Position != 3 {
+					t.Errorf("StageError = %+v", se)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if n := sink.len(); n != tc.wantSink {
+				t.Errorf("sink got %d, want %d", n, tc.wantSink)
+			}
+			d := dead.records()
+			if len(d) != tc.wantDead {
+				t.Errorf("dead letters %d, want %d", len(d), tc.wantDead)
+			}
+			for _, r := range d {
+				if field(r)%10 != 3 || r.Fields["error"] != "boom" || r.Fields["stage"] != "a" {
+					t.Errorf("dead letter %v", r.Fields)
+				}
+			}
+			st, _ := ex.Stats().Node("a")
+			if st.Skipped != tc.wantSkipped || st.Retries != tc.wantRetries || st.DeadLettered != int64(tc.wantDead) {
+				t.Errorf("counters %+v", st)
+			}
+			if src.acked.Load() != 100 {
+				t.Errorf("acked %d of 100", src.acked.Load())
+			}
+			lines := strings.Split(strings.TrimSpace(logs.String()), "\n")
+			if tc.wantLogs == 0 {
+				if logs.Len() != 0 {
+					t.Errorf("unexpected logs: %s", logs.String())
+				}
+				return
+			}
+			if len(lines) != tc.wantLogs {
+				t.Fatalf("%d log lines, want %d:\n%s", len(lines), tc.wantLogs, logs.String())
+			}
+			var entry map[string]any
+			if err := json.Unmarshal([]byte(lines[0]), &entry); err != nil {
+				t.Fatal(err)
+			}
+			want := map[string]any{"@level": "warn", "pipeline": "p", "stage": "a", "error": "boom", "source": "gen", "position": float64(3)}
+			for k, v := range want {
+				if entry[k] != v {
+					t.Errorf("log field %s = %v, want %v (%s)", k, entry[k], v, lines[0])
+				}
+			}
+		})
+	}
+}
+
+// flaky is a sink whose Write fails while fail says so.
+func TestSinkErrorPolicies(t *testing.T) {
+	fast := flowruntime.ErrorPolicy{Attempts: 3, Backoff: time.Microsecond, MaxBackoff: time.Microsecond}
+	policy := func(mode string) flowruntime.ErrorPolicy { p := fast; p.Mode = mode; return p }
+	// Batches holding record 3 fail.
+	bad := func(_ int, recs []flowruntime.Record) error {
+		for _, r := range recs {
+			if field(r) == 3 {
+				return errBoom
+			}
+		}
+		return nil
+	}
+	for _, tc := range []struct {
+		name       string
+		policy     flowruntime.ErrorPolicy
+		deadLetter bool
+		wantErr    bool
+		wantDead   int
+		wantSkip   int64
+	}{
+		{name: "stop", policy: policy("stop"), wantErr: true},
+		{name: "retry then stop", policy: policy("retry"), wantErr: true},
+		{name: "default retries then stops", policy: flowruntime.ErrorPolicy{Backoff: time.Microsecond}, wantErr: true},
+		{name: "skip", policy: policy("skip"), wantSkip: 10},
+		{name: "retry then dead letter", policy: policy("retry"), deadLetter: true, wantDead: 10},
+		{name: "dead letter", policy: policy("dead_letter"), deadLetter: true, wantDead: 10},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			src := &gen{count: 100, per: 10}
+			sink, dead := &collect{fail: bad}, &collect{}
+			g := chain(10, src, sink)
+			g.Nodes[1].OnError = tc.policy
+			if tc.deadLetter {
+				withDeadLetter(g, "sink", dead)
+			}
+			ex := run(t, g, flowruntime.Options{BatchSize: 10})
+			err := ex.Wait()
+			if tc.wantErr {
+				if err == nil || !strings.Contains(err.Error(), `stage "sink", record gen:0: boom`) {
+					t.Fatalf("Wait = %v", err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if n := sink.len(); n != 90 {
+				t.Errorf("sink wrote %d, want 90", n)
+			}
+			if n := dead.len(); n != tc.wantDead {
+				t.Errorf("dead letters %d, want %d", n, tc.wantDead)
+			}
+			st, _ := ex.Stats().Node("sink")
+			if st.Skipped != tc.wantSkip || st.DeadLettered != int64(tc.wantDead) {
+				t.Errorf("counters %+v", st)
+			}
+			if src.acked.Load() != 100 {
+				t.Errorf("acked %d of 100", src.acked.Load())
+			}
+		})
+	}
+}
