@@ -4,35 +4,31 @@ import (
 	"bytes"
 	"flag"
 	"os"
-	"path/filepath"
 	"testing"
 
 	"github.com/flowrun/flowrun/operators/all"
 )
 
-var update = flag.Bool("update", false, "rewrite golden files")
+var update = flag.Bool("update", false, "rewrite docs/operators.md from the schemas")
 
-// TestReference compares the generated reference of every kind with
-// testdata/reference.md; -update rewrites it.
-func TestReference(t *testing.T) {
-	var buf bytes.Buffer
-	if err := all.WriteReference(&buf); err != nil {
+// TestReferenceIsCurrent keeps docs/operators.md equal to the reference
+// generated from the registered schemas.
+func TestReferenceIsCurrent(t *testing.T) {
+	var got bytes.Buffer
+	if err := all.Registry().WriteReference(&got); err != nil {
 		t.Fatal(err)
 	}
-	golden := filepath.Join("testdata", "reference.md")
+	const path = "../../docs/operators.md"
 	if *update {
-		if err := os.MkdirAll("testdata", 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(golden, buf.Bytes(), 0o644); err != nil {
+		if err := os.WriteFile(path, got.Bytes(), 0o644); err != nil {
 			t.Fatal(err)
 		}
 	}
-	want, err := os.ReadFile(golden)
+	want, err := os.ReadFile(path)
 	if err != nil {
-		t.Fatalf("%v (run go test -update to create it)", err)
+		t.Fatalf("%v (run go test ./operators/all -update)", err)
 	}
-	if !bytes.Equal(want, buf.Bytes()) {
-		t.Errorf("the reference differs from %s; run go test ./operators/all -update and review the diff", golden)
+	if !bytes.Equal(got.Bytes(), want) {
+		t.Errorf("docs/operators.md is out of date with the schemas; run go test ./operators/all -update")
 	}
 }
