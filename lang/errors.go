@@ -67,7 +67,7 @@ func (p *fileParse) explainFile(tok lexer.Token) func(participle.Error) explanat
 		first := k
 		for j := k - 1; j >= 0; j-- {
 			t := p.toks[j]
-			if t.Type == tokWhitespace {
+			if isSpace(t) {
 				continue
 			}
 			if t.Type == tokNewline || t.Type == tokComment || t.Type == tokPunct && t.Value != "=" {
@@ -127,10 +127,16 @@ func (p *fileParse) explainFile(tok lexer.Token) func(participle.Error) explanat
 	}
 }
 
+// isSpace reports whether t is whitespace to the grammar: blanks, or a
+// comment inside a statement.
+func isSpace(t lexer.Token) bool {
+	return t.Type == tokWhitespace || t.Type == tokInline
+}
+
 // skipWhitespace returns the index of the first token from k on that is not
 // whitespace.
 func (p *fileParse) skipWhitespace(k int) int {
-	for k < len(p.toks)-1 && p.toks[k].Type == tokWhitespace {
+	for k < len(p.toks)-1 && isSpace(p.toks[k]) {
 		k++
 	}
 	return k
@@ -139,7 +145,7 @@ func (p *fileParse) skipWhitespace(k int) int {
 // skipBlank returns the index of the first token from k on that is not
 // whitespace, a newline or a comment.
 func (p *fileParse) skipBlank(k int) int {
-	for k < len(p.toks)-1 && (p.toks[k].Type == tokWhitespace || p.toks[k].Type == tokNewline || p.toks[k].Type == tokComment) {
+	for k < len(p.toks)-1 && (isSpace(p.toks[k]) || p.toks[k].Type == tokNewline || p.toks[k].Type == tokComment) {
 		k++
 	}
 	return k
@@ -149,7 +155,7 @@ func (p *fileParse) skipBlank(k int) int {
 func (p *fileParse) significant(from, to int) []lexer.Token {
 	var out []lexer.Token
 	for j := from; j < to; j++ {
-		if p.toks[j].Type != tokWhitespace {
+		if !isSpace(p.toks[j]) {
 			out = append(out, p.toks[j])
 		}
 	}

@@ -22,6 +22,7 @@ const (
 	tokComment                               // #, // or /* */ comment
 	tokPunct                                 // { } =
 	tokInvalid                               // a character the syntax has no use for
+	tokInline                                // /* */ inside a block header or before a value; elided
 )
 
 var fileSymbols = map[string]lexer.TokenType{
@@ -34,6 +35,7 @@ var fileSymbols = map[string]lexer.TokenType{
 	"Comment":    tokComment,
 	"Punct":      tokPunct,
 	"Invalid":    tokInvalid,
+	"Inline":     tokInline,
 }
 
 // fileLexer is the participle lexer definition of the file structure. It is
@@ -168,7 +170,11 @@ func (s *fileScanner) run() {
 			s.emitComment(start, s.i)
 		case c == '/' && s.peek(1) == '*':
 			s.i = s.blockComment(s.i)
-			s.emitComment(start, s.i)
+			if s.inHeader(start) {
+				s.emit(tokInline, start, s.i)
+			} else {
+				s.emitComment(start, s.i)
+			}
 		case c == '{' || c == '}':
 			s.i++
 			s.emit(tokPunct, start, s.i)
@@ -196,6 +202,25 @@ func (s *fileScanner) peek(n int) byte {
 		return s.src[s.i+n]
 	}
 	return 0
+}
+
+// inHeader reports whether a /* */ comment at start sits inside a block
+// header or between an attribute's name and its '=': after a name or label
+// on the same line and before more of the statement.
+func (s *fileScanner) inHeader(start int) bool {
+	k := len(s.toks) - 1
+	for k >= 0 && s.toks[k].Type == tokWhitespace {
+		k--
+	}
+	if k < 0 || s.toks[k].Type != tokIdent && s.toks[k].Type != tokString && s.toks[k].Type != tokInline {
+		return false
+	}
+	if bytes.IndexByte(s.src[s.toks[k].Pos.Offset:start], '\n') >= 0 {
+		return false
+	}
+	j := skipSpace(s.src, s.i)
+	return j < len(s.src) && (s.src[j] == '"' || s.src[j] == '{' || s.src[j] == '=' || isIdentStart(s.src[j]) ||
+		s.src[j] == '/' && j+1 < len(s.src) && s.src[j+1] == '*')
 }
 
 // emitComment emits a comment token without its trailing whitespace, then
@@ -300,9 +325,21 @@ var closerOf = map[byte]byte{'(': ')', '[': ']', '{': '}'}
 // depth 0 `;`, `}` and a comment also end it.
 func (s *fileScanner) value() {
 	src := s.src
-	if j := skipSpace(src, s.i); j > s.i {
-		s.emit(tokWhitespace, s.i, j)
-		s.i = j
+	for {
+		if j := skipSpace(src, s.i); j > s.i {
+			s.emit(tokWhitespace, s.i, j)
+			s.i = j
+		}
+		// A /* */ comment between '=' and the value is kept aside.
+		if s.i+1 < len(src) && src[s.i] == '/' && src[s.i+1] == '*' {
+			j := s.blockComment(s.i)
+			if k := skipSpace(src, j); k < len(src) && src[k] != '\n' && src[k] != ';' && src[k] != '}' && src[k] != '#' && !(src[k] == '/' && k+1 < len(src) && src[k+1] == '/') {
+				s.emit(tokInline, s.i, j)
+				s.i = j
+				continue
+			}
+		}
+		break
 	}
 	start := s.i
 	var stack []bracket

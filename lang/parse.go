@@ -22,7 +22,7 @@ type topItem struct {
 var fileParser = participle.MustBuild[topItem](
 	participle.Lexer(fileLexer{}),
 	participle.Union[ast.Item](&ast.Attribute{}, &ast.Block{}, &ast.Comment{}),
-	participle.Elide("Whitespace"),
+	participle.Elide("Whitespace", "Inline"),
 	participle.UseLookahead(1),
 )
 
@@ -60,7 +60,7 @@ func (p *fileParse) items() []ast.Item {
 	var items []ast.Item
 	i := 0
 	for {
-		for p.toks[i].Type == tokWhitespace || p.toks[i].Type == tokNewline {
+		for p.toks[i].Type == tokWhitespace || p.toks[i].Type == tokNewline || p.toks[i].Type == tokInline {
 			i++
 		}
 		if p.toks[i].EOF() {
@@ -74,7 +74,7 @@ func (p *fileParse) items() []ast.Item {
 				end = r
 			}
 		}
-		pl, err := lexer.Upgrade(&sliceLexer{toks: p.toks[i:end], eof: lexer.EOFToken(p.toks[end].Pos)}, tokWhitespace)
+		pl, err := lexer.Upgrade(&sliceLexer{toks: p.toks[i:end], eof: lexer.EOFToken(p.toks[end].Pos)}, tokWhitespace, tokInline)
 		if err != nil {
 			// sliceLexer never fails.
 			p.diags = append(p.diags, diag.Errorf(p.tokRange(p.toks[i]), "Internal error", "%v", err))
@@ -154,7 +154,7 @@ func (p *fileParse) errorToken(err error) lexer.Token {
 // at or after offset off.
 func (p *fileParse) tokenAt(off int) int {
 	i := sort.Search(len(p.toks), func(k int) bool { return p.toks[k].Pos.Offset >= off })
-	for i < len(p.toks)-1 && p.toks[i].Type == tokWhitespace {
+	for i < len(p.toks)-1 && isSpace(p.toks[i]) {
 		i++
 	}
 	if i >= len(p.toks) {
@@ -195,7 +195,7 @@ func (p *fileParse) missingBraces(start, end int) diag.Diagnostics {
 		if k == start || p.toks[k-1].Type == tokNewline && p.toks[k-1].Value == "\n" {
 			lineFirst = k
 		}
-		if lineFirst == k && t.Type == tokWhitespace {
+		if lineFirst == k && isSpace(t) {
 			lineFirst = k + 1
 		}
 		if t.Type != tokPunct {
@@ -210,7 +210,7 @@ func (p *fileParse) missingBraces(start, end int) diag.Diagnostics {
 			if p.toks[h].Type == tokNewline || p.toks[h].Type == tokPunct {
 				h++
 			}
-			for p.toks[h].Type == tokWhitespace && h < k {
+			for isSpace(p.toks[h]) && h < k {
 				h++
 			}
 			stack = append(stack, openBrace{tok: k, header: h, indent: p.toks[lineFirst].Pos.Column})

@@ -150,7 +150,16 @@ func (p *printer) attribute(a *ast.Attribute, width, depth int) {
 	for range width - len(a.Name) {
 		p.buf.WriteByte(' ')
 	}
-	p.buf.WriteString(" = ")
+	// Comments between the name and the value stay where they were.
+	gap := inlineComments(p.src, a.Pos.Offset+len(a.Name), a.Value.Pos.Offset)
+	for _, c := range gap.before {
+		p.buf.WriteString(" " + c)
+	}
+	p.buf.WriteString(" =")
+	for _, c := range gap.after {
+		p.buf.WriteString(" " + c)
+	}
+	p.buf.WriteByte(' ')
 	p.value(a.Value.Raw, depth)
 }
 
@@ -180,9 +189,17 @@ func (p *printer) value(raw string, depth int) {
 
 func (p *printer) block(b *ast.Block, depth int) {
 	p.buf.WriteString(b.Type)
+	end := b.Pos.Offset + len(b.Type)
 	for _, l := range b.Labels {
+		for _, c := range inlineComments(p.src, end, l.Pos.Offset).before {
+			p.buf.WriteString(" " + c)
+		}
 		p.buf.WriteByte(' ')
 		p.buf.WriteString(l.Raw)
+		end = l.EndPos.Offset
+	}
+	for _, c := range inlineComments(p.src, end, openBrace(p.src, end)).before {
+		p.buf.WriteString(" " + c)
 	}
 	var items []ast.Item
 	if b.Body != nil {
@@ -260,4 +277,54 @@ func width(ws string) int {
 		}
 	}
 	return n
+}
+
+// gapComments holds the /* */ comments found between two parts of a
+// statement, before and after its '=' if it has one.
+type gapComments struct {
+	before, after []string
+}
+
+// inlineComments collects the /* */ comments in src[from:to], which holds
+// only blanks, comments and possibly an '='.
+func inlineComments(src []byte, from, to int) gapComments {
+	var g gapComments
+	seenEquals := false
+	for i := from; i < to; i++ {
+		switch {
+		case src[i] == '=':
+			seenEquals = true
+		case src[i] == '/' && i+1 < to && src[i+1] == '*':
+			end := bytes.Index(src[i+2:to], []byte("*/"))
+			if end < 0 {
+				return g
+			}
+			c := string(src[i : i+2+end+2])
+			if seenEquals {
+				g.after = append(g.after, c)
+			} else {
+				g.before = append(g.before, c)
+			}
+			i += 2 + end + 1
+		}
+	}
+	return g
+}
+
+// openBrace returns the offset of the '{' that opens a block whose header
+// ends at from, skipping blanks and /* */ comments.
+func openBrace(src []byte, from int) int {
+	for i := from; i < len(src); i++ {
+		switch {
+		case src[i] == '{':
+			return i
+		case src[i] == '/' && i+1 < len(src) && src[i+1] == '*':
+			end := bytes.Index(src[i+2:], []byte("*/"))
+			if end < 0 {
+				return len(src)
+			}
+			i += 2 + end + 1
+		}
+	}
+	return len(src)
 }
