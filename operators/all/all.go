@@ -12,6 +12,7 @@ import (
 	"github.com/flowrun/flowrun/operators/sink"
 	"github.com/flowrun/flowrun/operators/source"
 	"github.com/flowrun/flowrun/operators/transform"
+	"github.com/flowrun/flowrun/operators/web"
 )
 
 var registry = func() *operators.Registry {
@@ -21,6 +22,7 @@ var registry = func() *operators.Registry {
 	kinds = append(kinds, call.Kinds()...)
 	kinds = append(kinds, route.Kinds()...)
 	kinds = append(kinds, sink.Kinds()...)
+	kinds = append(kinds, web.Kinds()...)
 	r, err := operators.NewRegistry(kinds...)
 	if err != nil {
 		panic(fmt.Sprintf("operators/all: %v", err))
