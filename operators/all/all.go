@@ -8,6 +8,7 @@ import (
 
 	"github.com/flowrun/flowrun/operators"
 	"github.com/flowrun/flowrun/operators/call"
+	"github.com/flowrun/flowrun/operators/postgres"
 	"github.com/flowrun/flowrun/operators/route"
 	"github.com/flowrun/flowrun/operators/sink"
 	"github.com/flowrun/flowrun/operators/source"
@@ -22,6 +23,7 @@ var registry = func() *operators.Registry {
 	kinds = append(kinds, call.Kinds()...)
 	kinds = append(kinds, route.Kinds()...)
 	kinds = append(kinds, sink.Kinds()...)
+	kinds = append(kinds, postgres.Kinds()...)
 	kinds = append(kinds, web.Kinds()...)
 	r, err := operators.NewRegistry(kinds...)
 	if err != nil {

@@ -1,0 +1,36 @@
+package pgtest_test
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/flowrun/flowrun/operators/postgres/pgtest"
+)
+
+// TestRestart starts a server, writes a row, restarts it and reads the row
+// back on the same port; the statement log is enabled through Settings.
+func TestRestart(t *testing.T) {
+	s := pgtest.StartWith(t, pgtest.Options{Settings: map[string]string{"log_statement": "all"}})
+	s.Exec(t, "CREATE TABLE t (id int PRIMARY KEY)")
+	s.Exec(t, "INSERT INTO t VALUES (42)")
+	port := s.Port()
+	s.Restart()
+	if s.Port() != port {
+		t.Fatalf("port changed from %d to %d", port, s.Port())
+	}
+	c := s.Conn(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	var id int
+	if err := c.QueryRow(ctx, "SELECT id FROM t").Scan(&id); err != nil {
+		t.Fatal(err)
+	}
+	if id != 42 {
+		t.Fatalf("read %d after restart, want 42", id)
+	}
+	if log := s.Log(); !strings.Contains(log, "INSERT INTO t VALUES (42)") {
+		t.Errorf("the statement log lacks the INSERT:\n%s", log)
+	}
+}

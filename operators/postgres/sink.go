@@ -1,0 +1,353 @@
+package postgres
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+	"sync/atomic"
+
+	"github.com/hashicorp/go-hclog"
+	"github.com/jackc/pgx/v5"
+
+	"github.com/flowrun/flowrun/operators"
+	"github.com/flowrun/flowrun/planner"
+	flowruntime "github.com/flowrun/flowrun/runtime"
+)
+
+// maxParams is the most parameters one PostgreSQL statement takes.
+const maxParams = 65535
+
+var sinkKind = &operators.Kind{
+	Schema: planner.Schema{
+		Block: "sink", Kind: "postgres",
+		Doc: "Writes records as rows of a PostgreSQL table, each batch in one transaction, with COPY or, for upserts, INSERT ... ON CONFLICT.",
+		Options: []planner.OptionSpec{
+			{Name: "dsn", Type: planner.String, Required: true,
+				Doc: "The connection string, a URL (postgres://user:password@host:5432/db?sslmode=disable) or key=value pairs (host=... dbname=...)."},
+			{Name: "table", Type: planner.String, Required: true,
+				Doc: "The table written: name or schema.name, taken exactly as written (case-sensitive, no quotes needed)."},
+			{Name: "columns", Type: planner.StringList,
+				Doc: "The columns written, each from the record field of the same name (a missing field writes NULL). By default every column of the table except generated and GENERATED ALWAYS identity columns, read from the catalogue at the first write; list the columns to leave the others to their defaults. Fields that are not columns are ignored."},
+			{Name: "upsert_key", Type: planner.StringList,
+				Doc: "Columns of a unique index or primary key: a row whose key exists is updated instead of inserted (INSERT ... ON CONFLICT (key) DO UPDATE), so a batch written twice leaves each row once. Within one batch the last record of a key wins."},
+			{Name: "method", Type: planner.Enum, Enum: []string{"copy", "insert"},
+				Doc: "How rows are sent: copy (COPY FROM, the fastest) or insert (multi-row INSERT statements). The default is copy, or insert when upsert_key is set, which needs it."},
+		},
+		Check: func(o planner.Options) error {
+			var p operators.Problems
+			checkDSN(&p, o.String("dsn"))
+			table := o.String("table")
+			if table == "" || slices.Contains(identifier(table), "") {
+				p.Add("table", "the table %q is not a table name: write name or schema.name", table)
+			}
+			cols, _ := o["columns"].([]string)
+			keys, _ := o["upsert_key"].([]string)
+			if o["columns"] != nil && len(cols) == 0 {
+				p.Add("columns", "the columns list is empty: name at least one column, or remove the option to write every column")
+			}
+			checkNames(&p, "columns", cols)
+			checkNames(&p, "upsert_key", keys)
+			if o["upsert_key"] != nil && len(keys) == 0 {
+				p.Add("upsert_key", "the upsert_key list is empty: name the columns of a unique index, or remove the option")
+			}
+			if len(keys) > 0 && o.String("method") == "copy" {
+				p.Add("method", "method = \"copy\" cannot upsert: remove the method (upserts use insert) or the upsert_key")
+			}
+			if len(cols) > 0 {
+				for _, k := range keys {
+					if !slices.Contains(cols, k) {
+						p.Add("upsert_key", "the upsert key column %q is not among the columns written: add it to columns", k)
+					}
+				}
+			}
+			return p.Err()
+		},
+	},
+	Build: func(st *planner.Stage, env operators.BuildEnv) (*flowruntime.Node, error) {
+		cols, _ := st.Options["columns"].([]string)
+		keys, _ := st.Options["upsert_key"].([]string)
+		s := &Sink{
+			dsn:     st.Options.String("dsn"),
+			table:   identifier(st.Options.String("table")),
+			columns: slices.Clone(cols),
+			upsert:  slices.Clone(keys),
+			method:  st.Options.String("method"),
+			log:     env.Logger,
+		}
+		if s.method == "" {
+			s.method = "copy"
+			if len(keys) > 0 {
+				s.method = "insert"
+			}
+		}
+		return &flowruntime.Node{Sink: s}, nil
+	},
+}
+
+// checkNames reports empty or duplicate names in a list of columns.
+func checkNames(p *operators.Problems, option string, names []string) {
+	seen := map[string]bool{}
+	for _, n := range names {
+		switch {
+		case n == "":
+			p.Add(option, "a column name is empty")
+		case seen[n]:
+			p.Add(option, "the column %q is listed twice", n)
+		}
+		seen[n] = true
+	}
+}
+
+// Sink is the postgres sink. Each Write runs in one transaction: either
+// every row of the batch is written or none is. The connection is made by
+// the first Write and made again by the Write after one that broke it.
+type Sink struct {
+	dsn     string
+	table   pgx.Identifier
+	columns []string
+	upsert  []string
+	method  string
+	log     hclog.Logger
+
+	conn *pgx.Conn
+	// keyIndex holds the positions of the upsert key in columns.
+	keyIndex []int
+	// insertSQL caches the INSERT statement by rows per statement.
+	insertSQL map[int]string
+	rows      [][]any
+
+	written atomic.Int64
+}
+
+// Written returns the number of records written (committed) so far.
+func (s *Sink) Written() int64 { return s.written.Load() }
+
+// Columns returns the columns written, once known (given, or read from the
+// catalogue by the first Write).
+func (s *Sink) Columns() []string { return s.columns }
+
+// Write writes recs in one transaction. On error the transaction is rolled
+// back and, when the connection broke, it is closed so that the next Write
+// dials again.
+func (s *Sink) Write(ctx context.Context, recs []flowruntime.Record) error {
+	if len(recs) == 0 {
+		return nil
+	}
+	if err := s.write(ctx, recs); err != nil {
+		if s.conn != nil && (s.conn.IsClosed() || transient(err)) {
+			closeConn(s.conn)
+			s.conn = nil
+		}
+		return fmt.Errorf("write %d rows to %s: %w", len(recs), s.table.Sanitize(), redactErr(err, s.dsn))
+	}
+	s.written.Add(int64(len(recs)))
+	return nil
+}
+
+// redactErr hides the DSN in err's text; err is returned as it is when its
+// text does not hold the DSN.
+func redactErr(err error, dsn string) error {
+	if msg := err.Error(); strings.Contains(msg, dsn) {
+		return fmt.Errorf("%s", redact(msg, dsn))
+	}
+	return err
+}
+
+func (s *Sink) write(ctx context.Context, recs []flowruntime.Record) (err error) {
+	if s.conn == nil {
+		if s.conn, err = dial(ctx, s.dsn); err != nil {
+			return err
+		}
+	}
+	if s.keyIndex == nil {
+		if err := s.prepare(ctx); err != nil {
+			return err
+		}
+	}
+	rows := s.toRows(recs)
+	tx, err := s.conn.Begin(ctx)
+	if err != nil {
+		return fmt.Errorf("begin: %w", err)
+	}
+	defer func() {
+		if err != nil {
+			_ = tx.Rollback(context.WithoutCancel(ctx))
+		}
+	}()
+	if s.method == "copy" {
+		if _, err := tx.CopyFrom(ctx, s.table, s.columns, pgx.CopyFromRows(rows)); err != nil {
+			return fmt.Errorf("copy: %w", err)
+		}
+	} else {
+		per := max(1, min(len(rows), maxParams/len(s.columns), 1000))
+		for i := 0; i < len(rows); i += per {
+			chunk := rows[i:min(i+per, len(rows))]
+			args := make([]any, 0, len(chunk)*len(s.columns))
+			for _, r := range chunk {
+				args = append(args, r...)
+			}
+			if _, err := tx.Exec(ctx, s.insert(len(chunk)), args...); err != nil {
+				return fmt.Errorf("insert: %w", err)
+			}
+		}
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return fmt.Errorf("commit: %w", err)
+	}
+	return nil
+}
+
+// prepare reads the table's columns when none were given and checks the
+// upsert key against them.
+func (s *Sink) prepare(ctx context.Context) error {
+	if len(s.columns) == 0 {
+		rows, err := s.conn.Query(ctx, `SELECT a.attname FROM pg_catalog.pg_attribute a
+WHERE a.attrelid = $1::regclass AND a.attnum > 0 AND NOT a.attisdropped
+  AND a.attgenerated = '' AND a.attidentity <> 'a'
+ORDER BY a.attnum`, s.table.Sanitize())
+		if err != nil {
+			return fmt.Errorf("read the columns of %s: %w", s.table.Sanitize(), err)
+		}
+		cols, err := pgx.CollectRows(rows, pgx.RowTo[string])
+		if err != nil {
+			return fmt.Errorf("read the columns of %s: %w", s.table.Sanitize(), err)
+		}
+		if len(cols) == 0 {
+			return fmt.Errorf("table %s has no column to write", s.table.Sanitize())
+		}
+		s.columns = cols
+		s.log.Debug("postgres sink: columns read from the table", "columns", cols)
+	}
+	idx := make([]int, 0, len(s.upsert))
+	for _, k := range s.upsert {
+		i := slices.Index(s.columns, k)
+		if i < 0 {
+			return fmt.Errorf("the upsert key column %q is not a column of %s", k, s.table.Sanitize())
+		}
+		idx = append(idx, i)
+	}
+	s.keyIndex = idx
+	return nil
+}
+
+// toRows turns records into rows of column values. With an upsert key only
+// the last record of each key is kept (one statement cannot update a row
+// twice), in the order of their first appearance.
+func (s *Sink) toRows(recs []flowruntime.Record) [][]any {
+	rows := s.rows[:0]
+	var seen map[string]int
+	if len(s.keyIndex) > 0 {
+		seen = make(map[string]int, len(recs))
+	}
+	var key []byte
+	for _, rec := range recs {
+		row := make([]any, len(s.columns))
+		for i, c := range s.columns {
+			row[i] = rec.Fields[c]
+		}
+		if seen != nil {
+			key = key[:0]
+			for _, i := range s.keyIndex {
+				key = appendKey(key, row[i])
+			}
+			if at, dup := seen[string(key)]; dup {
+				rows[at] = row
+				continue
+			}
+			seen[string(key)] = len(rows)
+		}
+		rows = append(rows, row)
+	}
+	s.rows = rows[:0]
+	return rows
+}
+
+// appendKey appends a value of an upsert key, typed so that 1 and "1"
+// differ.
+func appendKey(dst []byte, v any) []byte {
+	switch x := v.(type) {
+	case nil:
+		dst = append(dst, 'n')
+	case int64:
+		dst = strconv.AppendInt(append(dst, 'i'), x, 10)
+	case string:
+		dst = append(append(dst, 's'), x...)
+	default:
+		dst = fmt.Appendf(append(dst, 'v'), "%T:%v", x, x)
+	}
+	return append(dst, 0)
+}
+
+// insert returns the INSERT statement of n rows.
+func (s *Sink) insert(n int) string {
+	if q, ok := s.insertSQL[n]; ok {
+		return q
+	}
+	var b strings.Builder
+	b.WriteString("INSERT INTO ")
+	b.WriteString(s.table.Sanitize())
+	b.WriteString(" (")
+	for i, c := range s.columns {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteString(pgx.Identifier{c}.Sanitize())
+	}
+	b.WriteString(") VALUES ")
+	p := 1
+	for r := range n {
+		if r > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteByte('(')
+		for i := range s.columns {
+			if i > 0 {
+				b.WriteString(", ")
+			}
+			b.WriteByte('$')
+			b.WriteString(strconv.Itoa(p))
+			p++
+		}
+		b.WriteByte(')')
+	}
+	if len(s.upsert) > 0 {
+		b.WriteString(" ON CONFLICT (")
+		for i, k := range s.upsert {
+			if i > 0 {
+				b.WriteString(", ")
+			}
+			b.WriteString(pgx.Identifier{k}.Sanitize())
+		}
+		b.WriteString(")")
+		var set []string
+		for _, c := range s.columns {
+			if !slices.Contains(s.upsert, c) {
+				q := pgx.Identifier{c}.Sanitize()
+				set = append(set, q+" = EXCLUDED."+q)
+			}
+		}
+		if len(set) == 0 {
+			b.WriteString(" DO NOTHING")
+		} else {
+			b.WriteString(" DO UPDATE SET ")
+			b.WriteString(strings.Join(set, ", "))
+		}
+	}
+	if s.insertSQL == nil {
+		s.insertSQL = map[int]string{}
+	}
+	q := b.String()
+	s.insertSQL[n] = q
+	return q
+}
+
+// Close closes the connection.
+func (s *Sink) Close() error {
+	if s.conn != nil {
+		closeConn(s.conn)
+		s.conn = nil
+	}
+	return nil
+}
