@@ -129,6 +129,7 @@ func Start(ctx context.Context, g *Graph, opts Options) (*Execution, error) {
 	}
 	go func() {
 		ex.wg.Wait()
+		ex.closeSources()
 		stopWatch()
 		ex.runCancel()
 		close(ex.done)
