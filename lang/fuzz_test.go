@@ -32,7 +32,7 @@ func FuzzFormat(f *testing.F) {
 		if _, ds := lang.Parse("fuzz.flow", src); ds.HasErrors() {
 			return
 		}
-		checkRoundTrip(t, "fuzz.flow", src)
+		checkRoundTrip(t, "fuzz.flow", src, true)
 	})
 }
 

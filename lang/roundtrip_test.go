@@ -2,6 +2,7 @@ package lang_test
 
 import (
 	"bytes"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -51,10 +52,42 @@ func trimLines(s string) string {
 	return strings.Join(lines, "\n")
 }
 
+// shape renders a tree without positions or layout, for comparing trees
+// quickly: what sameTree compares, as text.
+func shape(f *ast.File) string {
+	var b strings.Builder
+	ast.Walk(f.Body, func(n ast.Node) bool {
+		switch n := n.(type) {
+		case *ast.Body:
+			fmt.Fprintf(&b, "body %d\n", len(n.Items))
+		case *ast.Block:
+			fmt.Fprintf(&b, "block %s %d\n", n.Type, len(n.Labels))
+		case *ast.Label:
+			fmt.Fprintf(&b, "label %q %q %v\n", n.Raw, n.Value, n.Quoted)
+		case *ast.Attribute:
+			fmt.Fprintf(&b, "attr %s\n", n.Name)
+		case *ast.Value:
+			if lit, ds := lang.ParseValue(n); !ds.HasErrors() {
+				v, ok := ast.Go(lit)
+				fmt.Fprintf(&b, "literal %T %#v %v\n", lit, v, ok)
+				if !ok {
+					fmt.Fprintf(&b, "raw %q\n", trimLines(n.Raw))
+				}
+			} else {
+				fmt.Fprintf(&b, "raw %q\n", trimLines(n.Raw))
+			}
+		case *ast.Comment:
+			fmt.Fprintf(&b, "comment %q %v\n", trimLines(n.Text), n.Trailing)
+		}
+		return true
+	})
+	return b.String()
+}
+
 // checkRoundTrip asserts that a file that parses cleanly formats to text
 // that parses to the same tree, and that formatting that text again
-// changes nothing.
-func checkRoundTrip(t *testing.T, name string, src []byte) {
+// changes nothing. quick compares trees by their shape first, for fuzzing.
+func checkRoundTrip(t *testing.T, name string, src []byte, quick bool) {
 	t.Helper()
 	f, ds := lang.Parse(name, src)
 	if ds.HasErrors() {
@@ -65,8 +98,14 @@ func checkRoundTrip(t *testing.T, name string, src []byte) {
 	if ds.HasErrors() {
 		t.Fatalf("formatted %s does not parse: %v\n%s", name, ds, once)
 	}
-	if diff := cmp.Diff(f, f2, sameTree); diff != "" {
-		t.Errorf("formatting %s changed its tree (-before +after):\n%s\nformatted:\n%s", name, diff, once)
+	// With quick set, shape is the test of equality and go-cmp explains a
+	// difference; otherwise go-cmp judges.
+	if !quick || shape(f) != shape(f2) {
+		if diff := cmp.Diff(f, f2, sameTree); diff != "" {
+			t.Errorf("formatting %s changed its tree (-before +after):\n%s\nformatted:\n%s", name, diff, once)
+		} else if quick {
+			t.Errorf("formatting %s changed its shape:\n%s\n---\n%s", name, shape(f), shape(f2))
+		}
 	}
 	if twice := format.Format(f2); !bytes.Equal(once, twice) {
 		t.Errorf("formatting %s is not idempotent:\n--- once\n%s\n--- twice\n%s", name, once, twice)
@@ -89,7 +128,7 @@ func TestRoundTrip(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			checkRoundTrip(t, path, src)
+			checkRoundTrip(t, path, src, false)
 		})
 	}
 	var clean int
@@ -106,7 +145,7 @@ func TestRoundTrip(t *testing.T) {
 			return nil
 		}
 		clean++
-		t.Run(path, func(t *testing.T) { checkRoundTrip(t, path, src) })
+		t.Run(path, func(t *testing.T) { checkRoundTrip(t, path, src, false) })
 		return nil
 	})
 	if err != nil {
