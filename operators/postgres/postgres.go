@@ -88,6 +88,46 @@ func identifier(name string) pgx.Identifier {
 	return pgx.Identifier(strings.SplitN(name, ".", 2))
 }
 
+// textOIDs are the types read in PostgreSQL's text form: the query asks
+// the server for them as text (textFormats).
+var textOIDs = func() map[uint32]bool {
+	m := map[uint32]bool{}
+	for _, oid := range []uint32{
+		pgtype.QCharOID, pgtype.QCharArrayOID, pgtype.TIDOID, pgtype.TIDArrayOID,
+		pgtype.XIDOID, pgtype.XIDArrayOID, pgtype.CIDOID, pgtype.CIDArrayOID,
+		pgtype.XID8OID, pgtype.XID8ArrayOID, pgtype.XMLOID, pgtype.XMLArrayOID,
+		pgtype.PointOID, pgtype.PointArrayOID, pgtype.LsegOID, pgtype.LsegArrayOID,
+		pgtype.PathOID, pgtype.PathArrayOID, pgtype.BoxOID, pgtype.BoxArrayOID,
+		pgtype.PolygonOID, pgtype.PolygonArrayOID, pgtype.LineOID, pgtype.LineArrayOID,
+		pgtype.CircleOID, pgtype.CircleArrayOID, pgtype.CIDROID, pgtype.CIDRArrayOID,
+		pgtype.InetOID, pgtype.InetArrayOID, pgtype.MacaddrOID, pgtype.MacaddrArrayOID,
+		pgtype.Macaddr8OID, pgtype.ACLItemOID, pgtype.ACLItemArrayOID,
+		pgtype.TimeOID, pgtype.TimeArrayOID, pgtype.TimetzOID, pgtype.TimetzArrayOID,
+		pgtype.IntervalOID, pgtype.IntervalArrayOID, pgtype.BitOID, pgtype.BitArrayOID,
+		pgtype.VarbitOID, pgtype.VarbitArrayOID, pgtype.RecordOID, pgtype.RecordArrayOID,
+		pgtype.TSVectorOID, pgtype.TSVectorArrayOID, pgtype.JSONPathOID, pgtype.JSONPathArrayOID,
+		pgtype.DaterangeOID, pgtype.DaterangeArrayOID, pgtype.Int4rangeOID, pgtype.Int4rangeArrayOID,
+		pgtype.NumrangeOID, pgtype.NumrangeArrayOID, pgtype.TsrangeOID, pgtype.TsrangeArrayOID,
+		pgtype.TstzrangeOID, pgtype.TstzrangeArrayOID, pgtype.Int8rangeOID, pgtype.Int8rangeArrayOID,
+		pgtype.Int4multirangeOID, pgtype.NummultirangeOID, pgtype.TsmultirangeOID,
+		pgtype.TstzmultirangeOID, pgtype.DatemultirangeOID, pgtype.Int8multirangeOID,
+		pgtype.Int4multirangeArrayOID, pgtype.NummultirangeArrayOID, pgtype.TsmultirangeArrayOID,
+		pgtype.TstzmultirangeArrayOID, pgtype.DatemultirangeArrayOID, pgtype.Int8multirangeArrayOID,
+	} {
+		m[oid] = true
+	}
+	return m
+}()
+
+// textFormats asks the server for the textOIDs types as text.
+var textFormats = func() pgx.QueryResultFormatsByOID {
+	f := pgx.QueryResultFormatsByOID{}
+	for oid := range textOIDs {
+		f[oid] = pgtype.TextFormatCode
+	}
+	return f
+}()
+
 // columnDecoder turns one column's wire value into a record value.
 type columnDecoder struct {
 	m      *pgtype.Map
@@ -125,7 +165,7 @@ func (d *columnDecoder) decode(raw []byte) (value, native any, err error) {
 		v, err := d.json.Decode(text)
 		return v, string(text), err
 	}
-	if d.codec == nil {
+	if d.codec == nil || textOIDs[d.oid] {
 		if d.format == pgtype.TextFormatCode {
 			s := string(raw)
 			return s, s, nil

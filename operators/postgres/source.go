@@ -2,6 +2,7 @@ package postgres
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"sync"
@@ -10,6 +11,7 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/flowrun/flowrun/operators"
 	"github.com/flowrun/flowrun/operators/codec"
@@ -273,6 +275,9 @@ func (s *Source) run(ctx context.Context, out flowruntime.Emitter) error {
 			}
 			failures++
 			if !transient(err) || failures >= s.attempts() {
+				if !s.hasKey {
+					return fmt.Errorf("first page: %w", err)
+				}
 				return fmt.Errorf("page after key %v: %w", s.after, err)
 			}
 			d := s.backoff(failures)
@@ -311,12 +316,12 @@ func (s *Source) run(ctx context.Context, out flowruntime.Emitter) error {
 func (s *Source) fetch(ctx context.Context, conn *pgx.Conn) (recs []flowruntime.Record, last any, err error) {
 	var rows pgx.Rows
 	if s.hasKey {
-		rows, err = conn.Query(ctx, s.next, s.after)
+		rows, err = conn.Query(ctx, s.next, textFormats, s.after)
 	} else {
-		rows, err = conn.Query(ctx, s.first)
+		rows, err = conn.Query(ctx, s.first, textFormats)
 	}
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, s.explain(err)
 	}
 	defer rows.Close()
 	fds := rows.FieldDescriptions()
@@ -361,13 +366,22 @@ func (s *Source) fetch(ctx context.Context, conn *pgx.Conn) (recs []flowruntime.
 		})
 	}
 	if err := rows.Err(); err != nil {
-		return nil, nil, err
+		return nil, nil, s.explain(err)
 	}
 	if len(recs) > 0 {
 		s.after, s.hasKey = after, true
 		s.fetched.Add(int64(len(recs)))
 	}
 	return recs, last, nil
+}
+
+// explain adds to a query error what it means for the source.
+func (s *Source) explain(err error) error {
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) && pgErr.Code == "42703" && strings.Contains(pgErr.Message, "q."+s.key) {
+		return fmt.Errorf("the query has no column %q to page by: %w", s.key, err)
+	}
+	return err
 }
 
 func (s *Source) attempts() int {
