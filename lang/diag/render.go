@@ -22,17 +22,31 @@ import (
 func WriteText(w io.Writer, ds Diagnostics, sources map[string][]byte) error {
 	var b strings.Builder
 	for _, d := range ds {
-		fmt.Fprintf(&b, "%s: %s: %s\n", d.Subject, d.Severity, d.Summary)
+		if hasPosition(d.Subject) {
+			fmt.Fprintf(&b, "%s: ", d.Subject)
+		}
+		fmt.Fprintf(&b, "%s: %s\n", d.Severity, d.Summary)
 		if d.Detail != "" {
-			fmt.Fprintf(&b, "  %s\n", d.Detail)
+			fmt.Fprintf(&b, "  %s\n", indentLines(d.Detail))
 		}
 		writeSnippet(&b, d.Subject, sources[d.Subject.Filename])
 		if d.Hint != "" {
-			fmt.Fprintf(&b, "  Hint: %s\n", d.Hint)
+			fmt.Fprintf(&b, "  Hint: %s\n", indentLines(d.Hint))
 		}
 	}
 	_, err := io.WriteString(w, b.String())
 	return err
+}
+
+// indentLines indents the lines of s after the first by two spaces.
+func indentLines(s string) string {
+	return strings.ReplaceAll(s, "\n", "\n  ")
+}
+
+// hasPosition reports whether r points somewhere: a diagnostic about the
+// command line or the whole run has no range.
+func hasPosition(r Range) bool {
+	return r.Filename != "" || r.Start.Line > 0
 }
 
 // writeSnippet writes the source line where r starts and a caret line under
@@ -144,6 +158,10 @@ func WriteGitHub(w io.Writer, ds Diagnostics) error {
 		}
 		if d.Hint != "" {
 			msg += " " + d.Hint
+		}
+		if !hasPosition(r) {
+			fmt.Fprintf(&b, "::%s::%s\n", d.Severity, githubData(msg))
+			continue
 		}
 		fmt.Fprintf(&b, "::%s file=%s,line=%d,col=%d,endLine=%d,endColumn=%d::%s\n",
 			d.Severity, githubProperty(r.Filename), r.Start.Line, r.Start.Column, r.End.Line, r.End.Column, githubData(msg))

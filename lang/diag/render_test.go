@@ -53,6 +53,7 @@ func sample() diag.Diagnostics {
 			Subject: span("\n}\n", -3)},
 		{Severity: diag.Error, Summary: "Cannot read file", Detail: "Permission denied, with a comma: and a colon.",
 			Subject: diag.Range{Filename: "other,dir/x.flow", Start: pos(1, 1, 0), End: pos(1, 1, 0)}},
+		{Severity: diag.Error, Summary: "No pipeline", Detail: "The files given hold no pipeline.\nGive at least one."},
 	}
 }
 
@@ -79,14 +80,14 @@ func TestRenderers(t *testing.T) {
 
 func TestReportsCounts(t *testing.T) {
 	reports := diag.Reports([]string{"ok.flow", "p.flow"}, sample())
-	if len(reports) != 3 {
-		t.Fatalf("got %d reports, want 3 (two named files and one more from a diagnostic)", len(reports))
+	if len(reports) != 4 {
+		t.Fatalf("got %d reports, want 4 (two named files, one more from a diagnostic and one for no file)", len(reports))
 	}
 	want := []struct {
 		file          string
 		valid         bool
 		errors, warns int
-	}{{"ok.flow", true, 0, 0}, {"p.flow", false, 3, 1}, {"other,dir/x.flow", false, 1, 0}}
+	}{{"ok.flow", true, 0, 0}, {"p.flow", false, 3, 1}, {"other,dir/x.flow", false, 1, 0}, {"", false, 1, 0}}
 	for i, w := range want {
 		r := reports[i]
 		if r.Filename != w.file || r.Valid != w.valid || r.ErrorCount != w.errors || r.WarningCount != w.warns {
