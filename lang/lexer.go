@@ -155,6 +155,11 @@ func (s *fileScanner) errorf(start, end int, summary, hint, detailFormat string,
 
 func (s *fileScanner) run() {
 	src := s.src
+	if bytes.HasPrefix(src, []byte("\xEF\xBB\xBF")) {
+		// A UTF-8 byte order mark is blank space.
+		s.i = 3
+		s.emit(tokWhitespace, 0, 3)
+	}
 	for s.i < len(src) {
 		start := s.i
 		c := src[s.i]
