@@ -65,8 +65,11 @@ func (e *edge) takeLocked(want int) int {
 // reserve takes between 1 and want record credits, waiting (parked on t)
 // while there are none. It fails only when ctx ends.
 func (e *edge) reserve(ctx context.Context, t *task, want int) (int, error) {
-	for {
+	for parked := false; ; parked = true {
 		if n := e.tryReserve(want); n > 0 {
+			if parked {
+				t.rewake()
+			}
 			return n, nil
 		}
 		if err := ctx.Err(); err != nil {
@@ -110,7 +113,7 @@ func (e *edge) push(b *batch) {
 // byte limit (at least one record when the edge holds no bytes), waiting
 // while nothing fits. It returns the prefix length and its bytes.
 func (e *edge) chargeBytes(ctx context.Context, t *task, sizes []int64) (int, int64, error) {
-	for {
+	for parked := false; ; parked = true {
 		e.mu.Lock()
 		free := e.capBytes - e.usedBytes
 		k, sum := 0, int64(0)
@@ -124,6 +127,9 @@ func (e *edge) chargeBytes(ctx context.Context, t *task, sizes []int64) (int, in
 		if k > 0 {
 			e.usedBytes += sum
 			e.mu.Unlock()
+			if parked {
+				t.rewake()
+			}
 			return k, sum, nil
 		}
 		e.prodWaiting = true

@@ -126,10 +126,12 @@ func TestGracefulStopDrains(t *testing.T) {
 	if err := ex.Wait(); err != nil {
 		t.Fatalf("Wait after Stop: %v", err)
 	}
+	// The Emit cut short by Stop may have sent part of its records: they
+	// are written but not acknowledged.
 	emitted := src.emitted.Load()
 	got := sink.records()
-	if int64(len(got)) != emitted {
-		t.Fatalf("emitted %d, wrote %d", emitted, len(got))
+	if n := int64(len(got)); n < emitted || n >= emitted+int64(src.per) {
+		t.Fatalf("emitted %d, wrote %d", emitted, n)
 	}
 	for k, r := range got {
 		if field(r) != int64(k) {
@@ -158,8 +160,11 @@ func TestStopOnContext(t *testing.T) {
 	if err := ex.Wait(); err != nil {
 		t.Fatalf("Wait: %v", err)
 	}
-	if int64(sink.len()) != src.emitted.Load() {
-		t.Errorf("emitted %d, wrote %d", src.emitted.Load(), sink.len())
+	if n := int64(sink.len()); n < src.emitted.Load() || n >= src.emitted.Load()+int64(src.per) {
+		t.Errorf("emitted %d, wrote %d", src.emitted.Load(), n)
+	}
+	if src.acked.Load() != src.emitted.Load() {
+		t.Errorf("acked %d of %d", src.acked.Load(), src.emitted.Load())
 	}
 }
 

@@ -61,6 +61,9 @@ func (em *emitter) Emit(ctx context.Context, recs []Record, done func()) error {
 			}
 			t.park(ex.srcCtx, nil)
 			n = em.e.tryReserve(want)
+			if n > 0 {
+				t.rewake()
+			}
 		}
 		b := ex.pool.get()
 		b.recs = append(b.recs, recs[i:i+n]...)

@@ -31,6 +31,13 @@ func (t *task) notify() {
 	}
 }
 
+// rewake re-arms t's wake-up after an inner wait (for credit, bytes or a
+// timer) that may have consumed a notification meant for the outer wait:
+// the outer wait then looks again instead of sleeping through it.
+func (t *task) rewake() {
+	t.notify()
+}
+
 // park waits for a notification, timer or the end of ctx, and reports
 // whether it was the timer (whose value it then consumed). The caller
 // checked its condition just before and checks it again afterwards.
@@ -75,6 +82,7 @@ func (t *task) sleep(ctx context.Context, clock Clock, d time.Duration) bool {
 	}
 	c, stop := t.timer(clock, d)
 	defer stop()
+	defer t.rewake()
 	for ctx.Err() == nil {
 		if t.park(ctx, c) {
 			return true

@@ -161,9 +161,30 @@ func validate(g *Graph) ([]int, error) {
 		}
 	}
 	if len(errs) == 0 && len(order) < len(g.Nodes) {
-		var names []string
+		// Nodes left have an input on a cycle; keep those that also lead
+		// back into what is left: the cycles themselves.
+		left := make([]bool, len(g.Nodes))
 		for i, d := range indeg {
-			if d > 0 {
+			left[i] = d > 0
+		}
+		for changed := true; changed; {
+			changed = false
+			for i := range left {
+				if !left[i] {
+					continue
+				}
+				leads := false
+				for _, j := range succ[i] {
+					leads = leads || left[j]
+				}
+				if !leads {
+					left[i], changed = false, true
+				}
+			}
+		}
+		var names []string
+		for i := range left {
+			if left[i] {
 				names = append(names, g.Nodes[i].Name)
 			}
 		}
