@@ -31,7 +31,11 @@ func flowFiles(args []string) ([]string, error) {
 	for _, arg := range args {
 		info, err := os.Stat(arg)
 		if err != nil {
-			return nil, fmt.Errorf("reading %s: %w", arg, err)
+			var pe *fs.PathError
+			if errors.As(err, &pe) {
+				err = pe.Err
+			}
+			return nil, fmt.Errorf("%s: %w", arg, err)
 		}
 		if !info.IsDir() {
 			add(arg)
