@@ -2,16 +2,20 @@ package postgres
 
 import (
 	"context"
+	"encoding/base64"
 	"fmt"
 	"slices"
 	"strconv"
 	"strings"
 	"sync/atomic"
+	"time"
 
 	"github.com/hashicorp/go-hclog"
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgtype"
 
 	"github.com/flowrun/flowrun/operators"
+	"github.com/flowrun/flowrun/operators/codec"
 	"github.com/flowrun/flowrun/planner"
 	flowruntime "github.com/flowrun/flowrun/runtime"
 )
@@ -112,8 +116,11 @@ type Sink struct {
 	log     hclog.Logger
 
 	conn *pgx.Conn
-	// keyIndex holds the positions of the upsert key in columns.
+	// keyIndex holds the positions of the upsert key in columns, and
+	// convert the conversion of each column's values (nil: none); both are
+	// set by prepare.
 	keyIndex []int
+	convert  []func(any) (any, error)
 	// insertSQL caches the INSERT statement by rows per statement.
 	insertSQL map[int]string
 	rows      [][]any
@@ -166,7 +173,10 @@ func (s *Sink) write(ctx context.Context, recs []flowruntime.Record) (err error)
 			return err
 		}
 	}
-	rows := s.toRows(recs)
+	rows, err := s.toRows(recs)
+	if err != nil {
+		return err
+	}
 	tx, err := s.conn.Begin(ctx)
 	if err != nil {
 		return fmt.Errorf("begin: %w", err)
@@ -199,26 +209,52 @@ func (s *Sink) write(ctx context.Context, recs []flowruntime.Record) (err error)
 	return nil
 }
 
-// prepare reads the table's columns when none were given and checks the
-// upsert key against them.
+// prepare reads the table's columns from the catalogue: the columns
+// written when none were given, and the type of each, which decides how a
+// record value is converted for it. It checks the upsert key against them.
 func (s *Sink) prepare(ctx context.Context) error {
-	if len(s.columns) == 0 {
-		rows, err := s.conn.Query(ctx, `SELECT a.attname FROM pg_catalog.pg_attribute a
+	rows, err := s.conn.Query(ctx, `SELECT a.attname, a.atttypid::int8, a.attgenerated <> '' OR a.attidentity = 'a'
+FROM pg_catalog.pg_attribute a
 WHERE a.attrelid = $1::regclass AND a.attnum > 0 AND NOT a.attisdropped
-  AND a.attgenerated = '' AND a.attidentity <> 'a'
 ORDER BY a.attnum`, s.table.Sanitize())
-		if err != nil {
-			return fmt.Errorf("read the columns of %s: %w", s.table.Sanitize(), err)
+	if err != nil {
+		return fmt.Errorf("read the columns of %s: %w", s.table.Sanitize(), err)
+	}
+	type column struct {
+		name      string
+		oid       int64
+		generated bool
+	}
+	all, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (column, error) {
+		var c column
+		err := r.Scan(&c.name, &c.oid, &c.generated)
+		return c, err
+	})
+	if err != nil {
+		return fmt.Errorf("read the columns of %s: %w", s.table.Sanitize(), err)
+	}
+	types := make(map[string]uint32, len(all))
+	var writable []string
+	for _, c := range all {
+		types[c.name] = uint32(c.oid)
+		if !c.generated {
+			writable = append(writable, c.name)
 		}
-		cols, err := pgx.CollectRows(rows, pgx.RowTo[string])
-		if err != nil {
-			return fmt.Errorf("read the columns of %s: %w", s.table.Sanitize(), err)
-		}
-		if len(cols) == 0 {
+	}
+	if len(s.columns) == 0 {
+		if len(writable) == 0 {
 			return fmt.Errorf("table %s has no column to write", s.table.Sanitize())
 		}
-		s.columns = cols
-		s.log.Debug("postgres sink: columns read from the table", "columns", cols)
+		s.columns = writable
+		s.log.Debug("postgres sink: columns read from the table", "columns", writable)
+	}
+	s.convert = make([]func(any) (any, error), len(s.columns))
+	for i, c := range s.columns {
+		oid, ok := types[c]
+		if !ok {
+			return fmt.Errorf("%q is not a column of %s", c, s.table.Sanitize())
+		}
+		s.convert[i] = converter(oid)
 	}
 	idx := make([]int, 0, len(s.upsert))
 	for _, k := range s.upsert {
@@ -232,20 +268,102 @@ ORDER BY a.attnum`, s.table.Sanitize())
 	return nil
 }
 
+// converter returns how a record value is converted for a column of type
+// oid, or nil when pgx takes it as it is. Strings in timestamp and date
+// columns are parsed as RFC 3339 (and YYYY-MM-DD); other strings go to
+// PostgreSQL's own parser. bytea takes base64 strings (the source's form).
+// json and jsonb take any value, encoded as JSON: a string becomes a JSON
+// string.
+func converter(oid uint32) func(any) (any, error) {
+	switch oid {
+	case pgtype.TimestamptzOID, pgtype.TimestampOID:
+		return func(v any) (any, error) {
+			if str, ok := v.(string); ok {
+				if t, err := time.Parse(time.RFC3339Nano, str); err == nil {
+					if oid == pgtype.TimestampOID {
+						return t.UTC(), nil
+					}
+					return t, nil
+				}
+				return pgText(oid, str)
+			}
+			return v, nil
+		}
+	case pgtype.DateOID:
+		return func(v any) (any, error) {
+			if str, ok := v.(string); ok {
+				if t, err := time.Parse(time.DateOnly, str); err == nil {
+					return t, nil
+				}
+				return pgText(oid, str)
+			}
+			return v, nil
+		}
+	case pgtype.ByteaOID:
+		return func(v any) (any, error) {
+			if str, ok := v.(string); ok {
+				b, err := base64.StdEncoding.DecodeString(str)
+				if err != nil {
+					return nil, fmt.Errorf("a bytea value must be a base64 string: %w", err)
+				}
+				return b, nil
+			}
+			return v, nil
+		}
+	case pgtype.JSONOID, pgtype.JSONBOID:
+		var enc codec.Encoder
+		return func(v any) (any, error) {
+			if v == nil {
+				return nil, nil
+			}
+			b, err := enc.Append(nil, v)
+			if err != nil {
+				return nil, err
+			}
+			return b, nil
+		}
+	}
+	return nil
+}
+
+// pgText is a string for PostgreSQL to parse as a value of type oid
+// (infinity, other date styles).
+func pgText(oid uint32, s string) (any, error) {
+	switch oid {
+	case pgtype.TimestamptzOID:
+		var t pgtype.Timestamptz
+		return t, t.Scan(s)
+	case pgtype.TimestampOID:
+		var t pgtype.Timestamp
+		return t, t.Scan(s)
+	case pgtype.DateOID:
+		var d pgtype.Date
+		return d, d.Scan(s)
+	}
+	return s, nil
+}
+
 // toRows turns records into rows of column values. With an upsert key only
 // the last record of each key is kept (one statement cannot update a row
 // twice), in the order of their first appearance.
-func (s *Sink) toRows(recs []flowruntime.Record) [][]any {
+func (s *Sink) toRows(recs []flowruntime.Record) ([][]any, error) {
 	rows := s.rows[:0]
 	var seen map[string]int
 	if len(s.keyIndex) > 0 {
 		seen = make(map[string]int, len(recs))
 	}
 	var key []byte
-	for _, rec := range recs {
+	for n, rec := range recs {
 		row := make([]any, len(s.columns))
 		for i, c := range s.columns {
-			row[i] = rec.Fields[c]
+			v := rec.Fields[c]
+			if conv := s.convert[i]; conv != nil && v != nil {
+				var err error
+				if v, err = conv(v); err != nil {
+					return nil, fmt.Errorf("record %d (%s:%d), column %q: %w", n, rec.Meta.Source, rec.Meta.Position, c, err)
+				}
+			}
+			row[i] = v
 		}
 		if seen != nil {
 			key = key[:0]
@@ -261,7 +379,7 @@ func (s *Sink) toRows(recs []flowruntime.Record) [][]any {
 		rows = append(rows, row)
 	}
 	s.rows = rows[:0]
-	return rows
+	return rows, nil
 }
 
 // appendKey appends a value of an upsert key, typed so that 1 and "1"
