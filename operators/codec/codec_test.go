@@ -274,3 +274,21 @@ func BenchmarkEncodeObject(b *testing.B) {
 	}
 	b.SetBytes(int64(len(buf)))
 }
+
+// TestDecodeReusesShortValues checks that keys, short strings and small
+// integers that repeat cost no allocation: only the record's map does.
+func TestDecodeReusesShortValues(t *testing.T) {
+	var d codec.Decoder
+	line := []byte(`{"level": "INFO", "host": "web-1", "n": 7, "ok": true}`)
+	if _, err := d.DecodeObject(line); err != nil {
+		t.Fatal(err)
+	}
+	allocs := testing.AllocsPerRun(100, func() {
+		if _, err := d.DecodeObject(line); err != nil {
+			t.Fatal(err)
+		}
+	})
+	if allocs > 2 {
+		t.Errorf("decoding a repeated record allocates %v times, want at most 2 (the map)", allocs)
+	}
+}

@@ -15,13 +15,16 @@ import (
 // not safe for concurrent use; the zero value is ready to use.
 type Decoder struct {
 	keys map[string]string
+	// vals holds short string values already boxed in an interface, so a
+	// repeated value costs neither the string nor the box.
+	vals map[string]any
 	// width is the key count of the last top-level object, to size the next.
 	width int
 	data  []byte
 	pos   int
 }
 
-// maxKeys bounds the key cache.
+// maxKeys bounds the key cache and the short value cache.
 const maxKeys = 4096
 
 // SyntaxError is malformed JSON at byte Offset of the decoded text.
@@ -102,7 +105,7 @@ func (d *Decoder) value() (any, error) {
 			return nil, err
 		}
 		if len(b) <= maxInterned {
-			return d.intern(b), nil
+			return d.value16(b), nil
 		}
 		return string(b), nil
 	case c == 't':
@@ -174,11 +177,25 @@ func (d *Decoder) object(width int) (map[string]any, error) {
 // values such as levels and hosts repeat.
 const maxInterned = 16
 
-func (d *Decoder) key(b []byte) string { return d.intern(b) }
+// value16 returns the short string b as a value, shared with earlier equal
+// ones while the cache has room.
+func (d *Decoder) value16(b []byte) any {
+	if v, ok := d.vals[string(b)]; ok {
+		return v
+	}
+	var v any = string(b)
+	if d.vals == nil {
+		d.vals = make(map[string]any)
+	}
+	if len(d.vals) < maxKeys {
+		d.vals[v.(string)] = v
+	}
+	return v
+}
 
-// intern returns b as a string, shared with earlier equal ones while the
-// cache has room.
-func (d *Decoder) intern(b []byte) string {
+// key returns b as a string, shared with earlier equal keys while the cache
+// has room.
+func (d *Decoder) key(b []byte) string {
 	if k, ok := d.keys[string(b)]; ok {
 		return k
 	}
