@@ -22,9 +22,10 @@ const indentUnit = "  "
 //   - a block written on one line with a single attribute stays on one
 //     line, an empty block is written {};
 //   - attribute values kept as written, except that trailing whitespace is
-//     trimmed and continuation lines move with their attribute's
-//     indentation; heredoc bodies and multi-line raw strings are kept byte
-//     for byte.
+//     trimmed and continuation lines are indented one level per line that
+//     opened the brackets still open; heredoc bodies, multi-line raw strings
+//     and block comments inside values are kept byte for byte;
+//   - /* */ comments inside a block header or around `=` kept in place.
 //
 // Format expects a file that parsed without errors; it prints only what the
 // tree holds. Formatting its output again gives the same bytes.
@@ -39,12 +40,10 @@ func Format(f *ast.File) []byte {
 	return p.buf.Bytes()
 }
 
+// printer accumulates the formatted text of one file.
 type printer struct {
-	src []byte
+	src []byte // the source, for the indentation of comments
 	buf bytes.Buffer
-	// lineOpen is true when the current output line holds text and no
-	// newline has been written after it yet.
-	lineOpen bool
 }
 
 // items prints the items of a body, each on its own line at depth.
