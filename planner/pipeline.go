@@ -596,6 +596,16 @@ func (p *planner) checkPolicy(s *stageDecl) {
 			}
 		}
 	}
+	if pol.Mode == "dead_letter" && (s.isSource() || s.block.Type == "merge") {
+		d := p.errorf(s.attrs["on_error"].Value.Range(), "Invalid option value",
+			"A %s stage cannot send records to a dead letter: its on_error is \"stop\", \"skip\" or \"retry\".", s.block.Type)
+		if s.isSource() {
+			d.Hint = "Dead-letter the records in the first stage that reads the source."
+		}
+		s.deadLetter = nil
+		pol.Mode = "stop"
+		return
+	}
 	switch {
 	case pol.Mode == "dead_letter" && s.deadLetter == nil && s.attrs["dead_letter"] == nil:
 		p.errorf(s.attrs["on_error"].Value.Range(), "Missing dead_letter",
