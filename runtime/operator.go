@@ -63,6 +63,12 @@ type Emitter interface {
 	// done, when not nil, is called exactly once, after every record derived
 	// from recs is finished: written by every sink it reaches, filtered out or
 	// dead-lettered. Only then may the source acknowledge or checkpoint them.
+	//
+	// Emit copies the records out of recs before it returns. When it returns
+	// an error, part of recs may have been sent already; done is then never
+	// called (the records count as not delivered). done runs on a runtime
+	// goroutine: it must be quick and must not call Emit. Emit may be called
+	// from several goroutines; calls are serialized.
 	Emit(ctx context.Context, recs []Record, done func()) error
 }
 
@@ -79,6 +85,10 @@ type Processor interface {
 	// Process handles rec and calls emit zero or more times; emitting
 	// nothing means the record is filtered out. A non-nil error applies the
 	// stage's on_error policy to rec. Process is never called concurrently.
+	//
+	// Process owns rec: it may change rec.Fields in place and emit it (the
+	// runtime gives every branch of a broadcast its own deep copy). emit may
+	// block while the output edge has no credit.
 	Process(rec Record, emit func(Record)) error
 }
 
@@ -105,6 +115,8 @@ type Timed interface {
 // runtime calls Wait before handing it each record.
 type Gate interface {
 	// Wait blocks until one more record may pass, or ctx ends.
+	// To keep a virtual clock in auto mode deterministic, wait with the
+	// clock's Sleep and this ctx, not on its After channel.
 	Wait(ctx context.Context) error
 }
 
@@ -129,6 +141,8 @@ type Sink interface {
 	// Write writes recs. When it returns nil the records are as durable as
 	// the sink promises and count as finished. An error applies the stage's
 	// on_error policy to the whole batch (retry with backoff by default).
+	// The runtime reuses recs after Write returns: keep the records (or
+	// copies), never the slice.
 	Write(ctx context.Context, recs []Record) error
 	// Close flushes and releases the sink at end of stream.
 	Close() error

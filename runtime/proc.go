@@ -53,22 +53,50 @@ func (pl *procLoop) init() {
 		pl.stages = append(pl.stages, s)
 	}
 	for i, s := range pl.stages {
-		s := s
 		if i+1 < len(pl.stages) {
 			next := pl.stages[i+1]
 			s.next = next
-			s.emit = func(r Record) {
-				s.out++
-				pl.process(next, r)
+			if next.g != nil {
+				s.emit = func(r Record) {
+					s.out++
+					pl.process(next, r)
+				}
+				continue
 			}
-		} else {
+			// The common case, kept short: a plain next stage.
 			s.emit = func(r Record) {
 				s.out++
-				if !pl.out.emit(pl.ctx, r) {
-					pl.dead = true
+				if pl.dead {
+					return
+				}
+				next.in++
+				if err := next.p.Process(r, next.emit); err != nil {
+					pl.failed(next, r, err)
 				}
 			}
+			continue
 		}
+		o := pl.out
+		size := ex.batchSize
+		s.emit = func(r Record) {
+			s.out++
+			// Fast path: credit reserved, batch open and not about to fill.
+			if o.avail > 0 && o.acked && o.pend != nil && len(o.pend.recs)+1 < size {
+				o.pend.recs = append(o.pend.recs, r)
+				o.avail--
+				return
+			}
+			if !o.emit(pl.ctx, r) {
+				pl.dead = true
+			}
+		}
+	}
+}
+
+// failed applies s's error policy to r.
+func (pl *procLoop) failed(s *stage, r Record, err error) {
+	if !s.n.onError(pl.ctx, pl.t, s.dlo, r, err, func() error { return s.p.Process(r, s.emit) }) {
+		pl.dead = true
 	}
 }
 
@@ -102,9 +130,7 @@ func (pl *procLoop) process(s *stage, r Record) {
 		}
 	}
 	if err := s.p.Process(r, s.emit); err != nil {
-		if !s.n.onError(pl.ctx, pl.t, s.dlo, r, err, func() error { return s.p.Process(r, s.emit) }) {
-			pl.dead = true
-		}
+		pl.failed(s, r, err)
 	}
 }
 
@@ -158,11 +184,24 @@ func (pl *procLoop) handle(b *batch) {
 	} else {
 		pl.setAcks(b.acks)
 	}
-	for i := range b.recs {
-		pl.process(first, b.recs[i])
-		if pl.dead {
-			pl.count()
-			return
+	if first.g == nil {
+		for i := range b.recs {
+			first.in++
+			if err := first.p.Process(b.recs[i], first.emit); err != nil {
+				pl.failed(first, b.recs[i], err)
+			}
+			if pl.dead {
+				pl.count()
+				return
+			}
+		}
+	} else {
+		for i := range b.recs {
+			pl.process(first, b.recs[i])
+			if pl.dead {
+				pl.count()
+				return
+			}
 		}
 	}
 	pl.unhold(false)
