@@ -253,3 +253,36 @@ func BenchmarkPredicate(b *testing.B) {
 		}
 	}
 }
+
+// TestProgramSharedAcrossGoroutines runs one program from several
+// goroutines, each with its own Runner, as stages do; run it with -race.
+func TestProgramSharedAcrossGoroutines(t *testing.T) {
+	p, ds := Compile(`{n: id * 2, tags: [1, 2], name: upper(name)}`, at, testVars, Any)
+	if len(ds) > 0 {
+		t.Fatal(ds)
+	}
+	errs := make(chan error, 4)
+	for g := range 4 {
+		go func() {
+			var r Runner
+			for i := range 200 {
+				out, err := r.Run(p, map[string]any{"id": int64(i), "name": "x"})
+				if err != nil {
+					errs <- err
+					return
+				}
+				m := out.(map[string]any)
+				if m["n"] != int64(2*i) || m["name"] != "X" {
+					errs <- fmt.Errorf("goroutine %d: run %d = %v", g, i, m)
+					return
+				}
+			}
+			errs <- nil
+		}()
+	}
+	for range 4 {
+		if err := <-errs; err != nil {
+			t.Error(err)
+		}
+	}
+}
