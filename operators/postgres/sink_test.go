@@ -18,7 +18,7 @@ import (
 
 // sink plans a generate → postgres pipeline from a .flow snippet of the
 // sink's options and builds the sink.
-func sink(t *testing.T, dsn, options string) *postgres.Sink {
+func sink(t testing.TB, dsn, options string) *postgres.Sink {
 	t.Helper()
 	src := fmt.Sprintf(`
 pipeline "p" {

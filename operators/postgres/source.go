@@ -192,6 +192,8 @@ type Source struct {
 	// acknowledged along with every page before it.
 	checkpoint    any
 	hasCheckpoint bool
+	// stopped is set once Run stopped reading.
+	stopped bool
 }
 
 // page is one emitted page, waiting for its acknowledgement.
@@ -222,12 +224,18 @@ func (s *Source) Queries() (first, next string) { return s.first, s.next }
 // acknowledged pages at the front.
 func (s *Source) ack(p *page) {
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	p.acked = true
+	moved := false
 	for len(s.pending) > 0 && s.pending[0].acked {
 		s.checkpoint, s.hasCheckpoint = s.pending[0].last, true
 		s.pending[0] = nil
 		s.pending = s.pending[1:]
+		moved = true
+	}
+	final := moved && s.stopped && len(s.pending) == 0
+	s.mu.Unlock()
+	if final {
+		s.logFinal()
 	}
 }
 
@@ -240,8 +248,23 @@ func (s *Source) Run(ctx context.Context, out flowruntime.Emitter) error {
 	if ctx.Err() != nil {
 		err = nil
 	}
-	s.log.Info("postgres source stopped", "rows", s.fetched.Load(), "checkpoint", key, "has_checkpoint", ok)
+	s.mu.Lock()
+	s.stopped = true
+	waiting := len(s.pending)
+	s.mu.Unlock()
+	s.log.Info("postgres source stopped reading", "rows", s.fetched.Load(), "checkpoint", key,
+		"has_checkpoint", ok, "pages_unacknowledged", waiting)
+	if waiting == 0 {
+		s.logFinal()
+	}
 	return err
+}
+
+// logFinal logs the checkpoint once every page read is acknowledged after
+// the source stopped reading.
+func (s *Source) logFinal() {
+	key, ok := s.Checkpoint()
+	s.log.Info("postgres source: every page read is acknowledged", "checkpoint", key, "has_checkpoint", ok)
 }
 
 func (s *Source) run(ctx context.Context, out flowruntime.Emitter) error {
@@ -337,6 +360,11 @@ func (s *Source) fetch(ctx context.Context, conn *pgx.Conn) (recs []flowruntime.
 		}
 	}
 	if keyIndex < 0 {
+		// A failed query may show no columns; its error comes first.
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return nil, nil, s.explain(err)
+		}
 		return nil, nil, fmt.Errorf("the query has no column %q to page by", s.key)
 	}
 	now := s.clock.Now()

@@ -21,7 +21,7 @@ type M = map[string]any
 
 // source plans a one-source pipeline from a .flow snippet of the source's
 // options and builds the source.
-func source(t *testing.T, dsn, options string) *postgres.Source {
+func source(t testing.TB, dsn, options string) *postgres.Source {
 	t.Helper()
 	src := fmt.Sprintf(`
 pipeline "p" {

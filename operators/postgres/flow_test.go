@@ -1,0 +1,325 @@
+package postgres_test
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+
+	"github.com/flowrun/flowrun/operators"
+	"github.com/flowrun/flowrun/operators/all"
+	"github.com/flowrun/flowrun/operators/internal/optest"
+	"github.com/flowrun/flowrun/operators/postgres"
+	"github.com/flowrun/flowrun/operators/postgres/pgtest"
+	flowruntime "github.com/flowrun/flowrun/runtime"
+)
+
+// copyFlow copies table src to table dst through a filter and a map. Its
+// one argument is the DSN.
+const copyFlow = `
+pipeline "copy" {
+  edge_capacity = 1024
+
+  source "src" {
+    kind       = "postgres"
+    dsn        = %q
+    query      = "SELECT id, name, amount FROM src"
+    key        = "id"
+    batch_size = 500
+  }
+  filter "keep" {
+    from  = src
+    where = id %% 3 != 0
+  }
+  map "shape" {
+    from = keep
+    set {
+      label   = upper(name)
+      doubled = id * 2
+    }
+  }
+  sink "dst" {
+    from    = shape
+    kind    = "postgres"
+    dsn     = %q
+    table   = "dst"
+    columns = ["id", "label", "amount", "doubled"]
+  }
+}
+`
+
+const srcBatch = 500
+
+// prepareCopy creates src with n rows and an empty dst.
+func prepareCopy(t *testing.T, srv *pgtest.Server, n int) {
+	t.Helper()
+	srv.Exec(t, fmt.Sprintf(`DROP TABLE IF EXISTS src, dst;
+CREATE TABLE src (id bigint PRIMARY KEY, name text NOT NULL, amount numeric(12,2) NOT NULL);
+INSERT INTO src SELECT g, 'name ' || g, g * 0.5 FROM generate_series(1, %d) g;
+CREATE TABLE dst (id bigint PRIMARY KEY, label text NOT NULL, amount float8 NOT NULL, doubled bigint NOT NULL);
+ANALYZE src;`, n))
+}
+
+// checkCopy checks that dst holds exactly the rows of src that pass the
+// filter, each mapped.
+func checkCopy(t *testing.T, srv *pgtest.Server, n int) {
+	t.Helper()
+	third := int64(n / 3)
+	kept := int64(n) - third
+	sumID := int64(n)*int64(n+1)/2 - 3*third*(third+1)/2
+	var count, ids, doubled, matching int64
+	var amount float64
+	c := srv.Conn(t)
+	err := c.QueryRow(context.Background(), `SELECT count(*), coalesce(sum(id), 0)::int8, coalesce(sum(doubled), 0)::int8,
+  coalesce(sum(amount), 0), (SELECT count(*) FROM dst d JOIN src s USING (id)
+  WHERE d.label = upper(s.name) AND d.amount = s.amount::float8 AND d.doubled = 2 * s.id AND s.id % 3 <> 0)
+FROM dst`).Scan(&count, &ids, &doubled, &amount, &matching)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if count != kept || matching != kept {
+		t.Errorf("dst holds %d rows, %d of them matching their src row; want %d", count, matching, kept)
+	}
+	if ids != sumID || doubled != 2*sumID || amount != float64(sumID)/2 {
+		t.Errorf("sums of id, doubled, amount = %d, %d, %v; want %d, %d, %v", ids, doubled, amount, sumID, 2*sumID, float64(sumID)/2)
+	}
+}
+
+// TestCopyInProcess copies a table through the real planner and runtime
+// and measures how many rows are fetched but not finished: never more than
+// the plan's bound plus one page.
+func TestCopyInProcess(t *testing.T) {
+	n := 1_000_000
+	if raceEnabled || testing.Short() {
+		n = 100_000
+	}
+	srv := pgtest.Start(t)
+	prepareCopy(t, srv, n)
+
+	p := optest.Plan(t, fmt.Sprintf(copyFlow, srv.DSN(), srv.DSN()), "copy")
+	g, err := all.Registry().BuildGraph(p, operators.BuildEnv{Clock: flowruntime.RealClock{}, Logger: hclog.NewNullLogger()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var src *postgres.Source
+	var dst *postgres.Sink
+	for _, node := range g.Nodes {
+		switch node.Name {
+		case "src":
+			src = node.Source.(*postgres.Source)
+		case "dst":
+			dst = node.Sink.(*postgres.Sink)
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	start := time.Now()
+	ex, err := flowruntime.Start(ctx, g, flowruntime.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- ex.Wait() }()
+	// Rows fetched but not finished = fetched - written - filtered out.
+	// fetched is read first, so the difference never counts a row twice.
+	var worst, samples int64
+	measure := func() {
+		fetched := src.Fetched()
+		st := ex.Stats()
+		var filtered int64
+		for _, ns := range st.Nodes {
+			if ns.Name == "keep" {
+				filtered = ns.In - ns.Out
+			}
+		}
+		if d := fetched - dst.Written() - filtered; d > worst {
+			worst = d
+		}
+		samples++
+	}
+	tick := time.NewTicker(time.Millisecond)
+	defer tick.Stop()
+	for running := true; running; {
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Fatal(err)
+			}
+			running = false
+		case <-tick.C:
+			measure()
+		}
+	}
+	elapsed := time.Since(start)
+	st := ex.Stats()
+	bound := int64(p.Bound.Records + srcBatch)
+	t.Logf("%d rows in %v (%.0f rows/s); at most %d rows fetched and not finished (bound %d, %d samples); peak in flight on edges %d (plan bound %d)",
+		n, elapsed.Round(time.Millisecond), float64(n)/elapsed.Seconds(), worst, bound, samples, st.PeakInFlight, p.Bound.Records)
+	if worst > bound {
+		t.Errorf("%d rows were fetched and not finished at once, more than the plan's bound %d plus one page %d", worst, p.Bound.Records, srcBatch)
+	}
+	if worst <= 0 || samples < 10 {
+		t.Errorf("the measure saw nothing in flight (%d samples, worst %d)", samples, worst)
+	}
+	if st.PeakInFlight > int64(p.Bound.Records) {
+		t.Errorf("peak in flight %d is above the plan's bound %d", st.PeakInFlight, p.Bound.Records)
+	}
+	if src.Fetched() != int64(n) {
+		t.Errorf("fetched %d rows, want %d", src.Fetched(), n)
+	}
+	if key, ok := src.Checkpoint(); !ok || key != int64(n) {
+		t.Errorf("checkpoint at the end = %v, %v; want %d", key, ok, n)
+	}
+	checkCopy(t, srv, n)
+}
+
+// TestCopyMillionRowsBinary copies 1,000,000 rows with the flowrun binary,
+// built without the race detector, and checks the child's peak RSS.
+func TestCopyMillionRowsBinary(t *testing.T) {
+	if testing.Short() {
+		t.Skip("copies a million rows through a built flowrun binary; skipped with -short")
+	}
+	const n = 1_000_000
+	const maxRSS = 100 << 20
+	srv := pgtest.Start(t)
+	bin := buildFlowrun(t)
+	prepareCopy(t, srv, n)
+	flow := filepath.Join(t.TempDir(), "copy.flow")
+	if err := os.WriteFile(flow, []byte(fmt.Sprintf(copyFlow, srv.DSN(), srv.DSN())), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, bin, "run", "--log-level", "info", flow)
+	var stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stderr, &stderr
+	start := time.Now()
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("flowrun run: %v\n%s", err, stderr.String())
+	}
+	elapsed := time.Since(start)
+	ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage)
+	if !ok {
+		t.Fatalf("no rusage for the child: %T", cmd.ProcessState.SysUsage())
+	}
+	rss := ru.Maxrss * 1024 // kilobytes on Linux
+	t.Logf("flowrun copied %d rows in %v (%.0f rows/s), peak RSS %.1f MiB", n, elapsed.Round(time.Millisecond),
+		float64(n)/elapsed.Seconds(), float64(rss)/(1<<20))
+	if rss > maxRSS {
+		t.Errorf("peak RSS %.1f MiB, want under %d MiB", float64(rss)/(1<<20), maxRSS>>20)
+	}
+	if !regexp.MustCompile(`every page read is acknowledged: checkpoint=1000000`).MatchString(stderr.String()) {
+		t.Errorf("the source did not log its final checkpoint:\n%s", stderr.String())
+	}
+	checkCopy(t, srv, n)
+}
+
+// buildFlowrun builds cmd/flowrun into a temporary directory.
+func buildFlowrun(t *testing.T) string {
+	t.Helper()
+	out, err := exec.Command("go", "env", "GOMOD").Output()
+	if err != nil {
+		t.Fatalf("go env GOMOD: %v", err)
+	}
+	root := filepath.Dir(strings.TrimSpace(string(out)))
+	bin := filepath.Join(t.TempDir(), "flowrun")
+	build := exec.Command("go", "build", "-o", bin, "./cmd/flowrun")
+	build.Dir = root
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("go build ./cmd/flowrun: %v\n%s", err, out)
+	}
+	return bin
+}
+
+// TestRestartDuringRun restarts PostgreSQL while a pipeline reads from it
+// and upserts into it: both ends reconnect, and every row is written
+// exactly once.
+func TestRestartDuringRun(t *testing.T) {
+	const n = 50000
+	srv := pgtest.Start(t)
+	srv.Exec(t, fmt.Sprintf(`CREATE TABLE src (id bigint PRIMARY KEY, v text NOT NULL);
+INSERT INTO src SELECT g, 'v' || g FROM generate_series(1, %d) g;
+CREATE TABLE dst (id bigint PRIMARY KEY, v text NOT NULL, n int NOT NULL DEFAULT 0);`, n))
+	flow := fmt.Sprintf(`
+pipeline "p" {
+  source "src" {
+    kind              = "postgres"
+    dsn               = %q
+    query             = "SELECT id, v FROM src"
+    key               = "id"
+    batch_size        = 200
+    retry_attempts    = 100
+    retry_backoff     = "20ms"
+    retry_max_backoff = "200ms"
+  }
+  sink "dst" {
+    from              = src
+    kind              = "postgres"
+    dsn               = %q
+    table             = "dst"
+    columns           = ["id", "v"]
+    upsert_key        = ["id"]
+    retry_attempts    = 100
+    retry_backoff     = "20ms"
+    retry_max_backoff = "200ms"
+  }
+}
+`, srv.DSN(), srv.DSN())
+	p := optest.Plan(t, flow, "p")
+	g, err := all.Registry().BuildGraph(p, operators.BuildEnv{Clock: flowruntime.RealClock{}, Logger: hclog.NewNullLogger()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var dst *postgres.Sink
+	for _, node := range g.Nodes {
+		if node.Name == "dst" {
+			dst = node.Sink.(*postgres.Sink)
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	ex, err := flowruntime.Start(ctx, g, flowruntime.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	started := time.Now()
+	waitFor(t, func() bool { return dst.Written() >= n/4 })
+	restartAt := time.Since(started)
+	srv.Restart()
+	restarted := time.Since(started)
+	before := dst.Written()
+	if before >= n {
+		t.Fatalf("the run wrote all %d rows before the restart finished; slow it down", before)
+	}
+	if err := ex.Wait(); err != nil {
+		t.Fatal(err)
+	}
+	st := ex.Stats()
+	var retries int64
+	for _, ns := range st.Nodes {
+		retries += ns.Retries
+	}
+	t.Logf("restart at %v, server up again at %v, run ended at %v; written before the restart returned: %d; retries: %d",
+		restartAt.Round(time.Millisecond), restarted.Round(time.Millisecond), time.Since(started).Round(time.Millisecond), before, retries)
+	if retries == 0 {
+		t.Errorf("no write was retried: the restart did not hit the run")
+	}
+	var count, distinct, sum, matching int64
+	err = srv.Conn(t).QueryRow(context.Background(), `SELECT count(*), count(DISTINCT id), sum(id)::int8,
+  (SELECT count(*) FROM dst JOIN src USING (id, v)) FROM dst`).Scan(&count, &distinct, &sum, &matching)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if count != n || distinct != n || sum != int64(n)*(n+1)/2 || matching != n {
+		t.Errorf("dst: %d rows, %d distinct, sum %d, %d matching src; want %d rows once each", count, distinct, sum, matching, n)
+	}
+}
