@@ -63,11 +63,11 @@ func TestProcessorErrorPolicies(t *testing.T) {
 		{name: "retry succeeds", policy: policy("retry"), failTimes: 2,
 			wantSink: 100, wantRetries: 20},
 		{name: "retry then dead letter", policy: policy("retry"), failTimes: -1, deadLetter: true,
-			wantSink: 90, wantDead: 10, wantRetries: 20},
+			wantSink: 90, wantDead: 10, wantRetries: 20, wantLogs: 10},
 		{name: "retry then stop", policy: policy("retry"), failTimes: -1,
 			wantErr: `pipeline "p", stage "a", record gen:3: boom`},
 		{name: "dead letter", policy: policy("dead_letter"), failTimes: -1, deadLetter: true,
-			wantSink: 90, wantDead: 10},
+			wantSink: 90, wantDead: 10, wantLogs: 10},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var logs bytes.Buffer
@@ -127,7 +127,11 @@ func TestProcessorErrorPolicies(t *testing.T) {
 			if err := json.Unmarshal([]byte(lines[0]), &entry); err != nil {
 				t.Fatal(err)
 			}
-			want := map[string]any{"@level": "warn", "pipeline": "p", "stage": "a", "error": "boom", "source": "gen", "position": float64(3)}
+			msg := "record skipped"
+			if tc.wantDead > 0 {
+				msg = "record dead-lettered"
+			}
+			want := map[string]any{"@level": "warn", "@message": msg, "pipeline": "p", "stage": "a", "error": "boom", "source": "gen", "position": float64(3)}
 			for k, v := range want {
 				if entry[k] != v {
 					t.Errorf("log field %s = %v, want %v (%s)", k, entry[k], v, lines[0])

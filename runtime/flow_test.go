@@ -11,6 +11,7 @@ import (
 	"time"
 
 	flowruntime "github.com/flowrun/flowrun/runtime"
+	"go.uber.org/goleak"
 )
 
 // TestCredits runs linear pipelines with random capacities, batch sizes,
@@ -144,6 +145,7 @@ func TestGracefulStopDrains(t *testing.T) {
 	if !sink.closed.Load() {
 		t.Error("sink not closed")
 	}
+	goleak.VerifyNone(t)
 }
 
 // TestStopOnContext: ending Start's context stops gracefully.
@@ -190,6 +192,7 @@ func TestKill(t *testing.T) {
 	if n := src.acked.Load(); n != 0 {
 		t.Errorf("%d records acknowledged though none was written", n)
 	}
+	goleak.VerifyNone(t)
 }
 
 // TestStopWithStuckSinkThenKill: a graceful stop waits for the sink; a kill

@@ -45,7 +45,7 @@ func (n *node) deadLetter(ctx context.Context, dlo *outport, rec Record, err err
 	rec.Fields["error"] = err.Error()
 	rec.Fields["stage"] = n.spec.Name
 	n.deadLettered.Add(1)
-	n.log.Debug("record dead-lettered", "pipeline", n.ex.pipeline, "stage", n.spec.Name,
+	n.log.Warn("record dead-lettered", "pipeline", n.ex.pipeline, "stage", n.spec.Name,
 		"error", err.Error(), "source", rec.Meta.Source, "position", rec.Meta.Position)
 	return dlo.emit(ctx, rec)
 }
