@@ -216,8 +216,9 @@ func (p *printer) block(b *ast.Block, depth int) {
 	}
 	p.buf.WriteString(" {")
 	if c, ok := items[0].(*ast.Comment); ok && c.Trailing {
+		// It trails the header's line, which is at depth.
 		p.buf.WriteByte(' ')
-		p.comment(c, depth+1)
+		p.comment(c, depth)
 		items = items[1:]
 	}
 	if len(items) > 0 {

@@ -2,6 +2,7 @@ package transform
 
 import (
 	"fmt"
+	"time"
 
 	"github.com/flowrun/flowrun/operators"
 	"github.com/flowrun/flowrun/operators/codec"
@@ -12,7 +13,7 @@ import (
 
 var reduceKind = &operators.Kind{
 	Schema: func() planner.Schema {
-		s := schema("reduce", "Folds every record into an accumulator, one per group key, and emits the accumulators at end of stream.",
+		s := schema("reduce", "Folds every record into an accumulator, one per group key, and emits the accumulators at end of stream or every period.",
 			planner.OptionSpec{Name: "init", Type: planner.Value, Default: int64(0),
 				Doc: "The accumulator's first value, e.g. 0 or {}."},
 			planner.OptionSpec{Name: "step", Type: planner.Expr, Required: true,
@@ -21,9 +22,14 @@ var reduceKind = &operators.Kind{
 				Doc: "A key expression: one accumulator per key, each emitted as {key, value} in the order keys were first seen; without it one {value} is emitted."},
 			planner.OptionSpec{Name: "max_groups", Type: planner.Int, Default: int64(10000),
 				Doc: "The most groups held at once; a record opening one more group is an error."},
+			planner.OptionSpec{Name: "every", Type: planner.Duration, Default: time.Duration(0),
+				Doc: "Also emit the accumulators, with the period's start and end, and start afresh at every multiple of this period on the clock; 0 emits only at end of stream."},
 		)
 		s.InFlight = func(o planner.Options) int { return int(o.Int("max_groups")) }
-		return checked(s, func(p *operators.Problems, o planner.Options) { p.Min(o, "max_groups", 1) })
+		return checked(s, func(p *operators.Problems, o planner.Options) {
+			p.Min(o, "max_groups", 1)
+			p.MinDuration(o, "every", 0, false)
+		})
 	}(),
 	Build: func(st *planner.Stage, env operators.BuildEnv) (*flowruntime.Node, error) {
 		r := &Reduce{
@@ -31,6 +37,7 @@ var reduceKind = &operators.Kind{
 			step:   st.Options.Expr("step"),
 			group:  st.Options.Expr("group"),
 			max:    int(st.Options.Int("max_groups")),
+			every:  st.Options.Duration("every"),
 			groups: map[any]*accumulator{},
 			clock:  env.Clock,
 		}
@@ -38,21 +45,26 @@ var reduceKind = &operators.Kind{
 	},
 }
 
-// Reduce folds records into accumulators and emits them at end of stream.
-// The step expression sees the record's fields and acc; the record's own acc
-// field, if any, is hidden from it.
+// Reduce folds records into accumulators and emits them at end of stream
+// and, with every, at the end of each period (it is Timed then). The step
+// expression sees the record's fields and acc; the record's own acc field,
+// if any, is hidden from it.
 type Reduce struct {
-	init   any
-	step   *expression.Program
-	group  *expression.Program
-	max    int
-	groups map[any]*accumulator
-	order  []*accumulator
-	held   int
-	clock  flowruntime.Clock
-	run    expression.Runner
-	enc    codec.Encoder
-	buf    []byte
+	init  any
+	step  *expression.Program
+	group *expression.Program
+	max   int
+	every time.Duration
+	// start and end bound the current period when every is set and a
+	// record has been folded in it.
+	start, end time.Time
+	groups     map[any]*accumulator
+	order      []*accumulator
+	held       int
+	clock      flowruntime.Clock
+	run        expression.Runner
+	enc        codec.Encoder
+	buf        []byte
 }
 
 type accumulator struct {
@@ -60,8 +72,19 @@ type accumulator struct {
 	value any
 }
 
-// Process folds rec into its group's accumulator.
-func (r *Reduce) Process(rec flowruntime.Record, _ func(flowruntime.Record)) error {
+// Process folds rec into its group's accumulator, first emitting the
+// accumulators of a period that is over.
+func (r *Reduce) Process(rec flowruntime.Record, emit func(flowruntime.Record)) error {
+	if r.every > 0 {
+		now := r.clock.Now()
+		if len(r.order) > 0 && !now.Before(r.end) {
+			r.emitAll(emit)
+		}
+		if len(r.order) == 0 {
+			r.start = now.Truncate(r.every)
+			r.end = r.start.Add(r.every)
+		}
+	}
 	var key, id any
 	if r.group != nil {
 		var err error
@@ -104,25 +127,46 @@ func (r *Reduce) Process(rec flowruntime.Record, _ func(flowruntime.Record)) err
 // Held is the number of records folded since the last flush.
 func (r *Reduce) Held() int { return r.held }
 
-// Flush emits every accumulator and starts afresh.
+// Flush emits every accumulator at end of stream.
 func (r *Reduce) Flush(emit func(flowruntime.Record)) error {
-	if r.held == 0 && len(r.order) == 0 {
-		if r.group != nil {
-			return nil
-		}
+	if len(r.order) == 0 && r.group == nil && r.every == 0 {
 		// An empty stream still has a total: the initial value.
 		r.order = append(r.order, &accumulator{value: operators.Clone(r.init)})
 	}
+	r.emitAll(emit)
+	return nil
+}
+
+// Deadline is the end of the current period.
+func (r *Reduce) Deadline() (time.Time, bool) {
+	return r.end, r.every > 0 && len(r.order) > 0
+}
+
+// Tick emits the accumulators once their period is over.
+func (r *Reduce) Tick(now time.Time, emit func(flowruntime.Record)) error {
+	if r.every > 0 && len(r.order) > 0 && !now.Before(r.end) {
+		r.emitAll(emit)
+	}
+	return nil
+}
+
+// emitAll emits every accumulator, in the order the groups opened, and
+// starts afresh.
+func (r *Reduce) emitAll(emit func(flowruntime.Record)) {
 	now := r.clock.Now()
 	for _, a := range r.order {
 		fields := map[string]any{"value": a.value}
 		if r.group != nil {
 			fields["key"] = a.key
 		}
+		if r.every > 0 {
+			fields["start"] = r.start.UTC().Format(time.RFC3339Nano)
+			fields["end"] = r.end.UTC().Format(time.RFC3339Nano)
+		}
 		emit(flowruntime.Record{Fields: fields, Meta: flowruntime.Meta{Time: now}})
 	}
+	clear(r.order)
 	r.order = r.order[:0]
 	clear(r.groups)
 	r.held = 0
-	return nil
 }

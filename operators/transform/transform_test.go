@@ -128,6 +128,28 @@ func TestDedupe(t *testing.T) {
 	}
 }
 
+func TestDedupeTTL(t *testing.T) {
+	clock := optest.NewClock(time.Unix(0, 0))
+	p := processor(t, "dedupe", M{"key": "id", "ttl": time.Minute}, clock)
+	var passed []string
+	emit := func(r flowruntime.Record) { passed = append(passed, r.Fields["id"].(string)) }
+	step := func(id string, advance time.Duration) {
+		clock.Advance(advance)
+		if err := p.Process(flowruntime.Record{Fields: M{"id": id}}, emit); err != nil {
+			t.Fatal(err)
+		}
+	}
+	step("a", 0)
+	step("b", 30*time.Second)
+	step("a", 20*time.Second) // 50s after a: a duplicate
+	step("a", 10*time.Second) // 60s after a: forgotten, passes
+	step("b", 0)              // 30s after b: a duplicate
+	step("b", 30*time.Second) // 60s after b: passes
+	if diff := cmp.Diff([]string{"a", "b", "a", "b"}, passed); diff != "" {
+		t.Errorf("(-want +got):\n%s", diff)
+	}
+}
+
 func TestReduce(t *testing.T) {
 	in := optest.Records(
 		M{"host": "a", "bytes": int64(10)},
@@ -188,6 +210,54 @@ func TestReduce(t *testing.T) {
 			t.Errorf("Held = %d, want 1", h)
 		}
 	})
+}
+
+func TestReduceEvery(t *testing.T) {
+	start := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	clock := optest.NewClock(start.Add(500 * time.Millisecond))
+	p := processor(t, "reduce", M{"step": "acc + n", "group": "host", "every": time.Second}, clock)
+	timed, holder := p.(flowruntime.Timed), p.(flowruntime.Holder)
+	var out []M
+	emit := func(r flowruntime.Record) { out = append(out, r.Fields) }
+	process := func(host string, n int64) {
+		if err := p.Process(flowruntime.Record{Fields: M{"host": host, "n": n}}, emit); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, ok := timed.Deadline(); ok {
+		t.Error("a deadline before any record")
+	}
+	process("a", 1)
+	process("b", 2)
+	process("a", 3)
+	deadline, ok := timed.Deadline()
+	if !ok || !deadline.Equal(start.Add(time.Second)) {
+		t.Fatalf("Deadline = %v %v, want the end of the aligned second", deadline, ok)
+	}
+	clock.Advance(time.Second)
+	if err := timed.Tick(clock.Now(), emit); err != nil {
+		t.Fatal(err)
+	}
+	if holder.Held() != 0 {
+		t.Errorf("Held = %d after the period was emitted", holder.Held())
+	}
+	// A record after a period ended without a tick closes that period first.
+	clock.Advance(2 * time.Second)
+	process("c", 4)
+	clock.Advance(2 * time.Second)
+	process("c", 5)
+	if err := holder.Flush(emit); err != nil {
+		t.Fatal(err)
+	}
+	want := []M{
+		{"key": "a", "value": int64(4), "start": "2026-01-01T00:00:00Z", "end": "2026-01-01T00:00:01Z"},
+		{"key": "b", "value": int64(2), "start": "2026-01-01T00:00:00Z", "end": "2026-01-01T00:00:01Z"},
+		{"key": "c", "value": int64(4), "start": "2026-01-01T00:00:03Z", "end": "2026-01-01T00:00:04Z"},
+		{"key": "c", "value": int64(5), "start": "2026-01-01T00:00:05Z", "end": "2026-01-01T00:00:06Z"},
+	}
+	if diff := cmp.Diff(want, out); diff != "" {
+		t.Errorf("(-want +got):\n%s", diff)
+	}
 }
 
 func TestBatch(t *testing.T) {
