@@ -54,7 +54,7 @@ func (p *printer) items(items []ast.Item, depth int, top bool) {
 	for i, it := range items {
 		if c, ok := it.(*ast.Comment); ok && c.Trailing && prev != nil {
 			p.buf.WriteByte(' ')
-			p.comment(c, depth)
+			p.comment(c)
 			prevEnd = c.EndPos.Line
 			continue
 		}
@@ -71,7 +71,7 @@ func (p *printer) items(items []ast.Item, depth int, top bool) {
 		case *ast.Block:
 			p.block(it, depth)
 		case *ast.Comment:
-			p.comment(it, depth)
+			p.comment(it)
 		}
 		prev = it
 		prevEnd = it.Range().End.Line
@@ -218,7 +218,7 @@ func (p *printer) block(b *ast.Block, depth int) {
 	if c, ok := items[0].(*ast.Comment); ok && c.Trailing {
 		// It trails the header's line, which is at depth.
 		p.buf.WriteByte(' ')
-		p.comment(c, depth)
+		p.comment(c)
 		items = items[1:]
 	}
 	if len(items) > 0 {
@@ -231,12 +231,13 @@ func (p *printer) block(b *ast.Block, depth int) {
 }
 
 // comment writes a comment. The lines of a block comment after the first
-// keep their indentation relative to the source line the comment started
-// on, moved with it to depth.
-func (p *printer) comment(c *ast.Comment, depth int) {
+// keep their indentation relative to the line the comment starts on, which
+// moves from its indentation in the source to its indentation in the
+// output.
+func (p *printer) comment(c *ast.Comment) {
 	lines := strings.Split(c.Text, "\n")
+	shift := p.outputIndent() - p.lineIndent(c.Pos.Offset)
 	p.buf.WriteString(strings.TrimRight(lines[0], " \t\r"))
-	shift := depth*len(indentUnit) - p.lineIndent(c.Pos.Offset)
 	for _, line := range lines[1:] {
 		p.buf.WriteByte('\n')
 		rest := strings.TrimLeft(line, " \t")
@@ -249,6 +250,14 @@ func (p *printer) comment(c *ast.Comment, depth int) {
 		}
 		p.buf.WriteString(rest)
 	}
+}
+
+// outputIndent returns the width of the indentation of the output line
+// being written.
+func (p *printer) outputIndent() int {
+	out := p.buf.Bytes()
+	line := out[bytes.LastIndexByte(out, '\n')+1:]
+	return len(line) - len(bytes.TrimLeft(line, " "))
 }
 
 // lineIndent returns the width of the indentation of the source line that
