@@ -42,6 +42,22 @@ func (th *throttle) Wait(ctx context.Context) error {
 	}
 }
 
+// tryThrottle is a throttle that can also pass records without waiting.
+type tryThrottle struct{ *throttle }
+
+func (th tryThrottle) TryWait() bool {
+	now := th.clock.Now()
+	if n := int(now.Sub(th.last) / th.every); n > 0 {
+		th.tokens = min(th.burst, th.tokens+n)
+		th.last = th.last.Add(time.Duration(n) * th.every)
+	}
+	if th.tokens > 0 {
+		th.tokens--
+		return true
+	}
+	return false
+}
+
 func (th *throttle) Process(r flowruntime.Record, emit func(flowruntime.Record)) error {
 	emit(r)
 	return nil
@@ -79,13 +95,17 @@ func (s *stamp) until(t time.Time) int {
 }
 
 // TestThrottleVirtualClock: 100/s with burst 10 passes 310 records in the
-// first 3 virtual seconds, every time.
+// first 3 virtual seconds, every time, with or without TryWait.
 func TestThrottleVirtualClock(t *testing.T) {
-	for range 5 {
+	for i := range 6 {
 		vc := flowruntime.NewVirtualClock(t0)
 		vc.SetAuto(true)
 		sink := &stamp{clock: vc}
-		g := chain(1024, &gen{count: -1, per: 50}, sink, newThrottle(vc, 10*time.Millisecond, 10))
+		var gate flowruntime.Processor = newThrottle(vc, 10*time.Millisecond, 10)
+		if i%2 == 1 {
+			gate = tryThrottle{gate.(*throttle)}
+		}
+		g := chain(1024, &gen{count: -1, per: 50}, sink, gate)
 		ex := run(t, g, flowruntime.Options{Clock: vc})
 		<-vc.After(3*time.Second + time.Millisecond)
 		ex.Kill()

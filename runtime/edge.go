@@ -147,18 +147,7 @@ func (e *edge) chargeBytes(ctx context.Context, t *task, sizes []int64) (int, in
 func (e *edge) pop() (b *batch, eos bool) {
 	e.mu.Lock()
 	if e.head < len(e.q) {
-		b = e.q[e.head]
-		e.q[e.head] = nil
-		e.head++
-		if e.head == len(e.q) {
-			e.q = e.q[:0]
-			e.head = 0
-		} else if e.head >= 64 && 2*e.head >= len(e.q) {
-			n := copy(e.q, e.q[e.head:])
-			clear(e.q[n:])
-			e.q = e.q[:n]
-			e.head = 0
-		}
+		b = e.popLocked()
 		e.mu.Unlock()
 		return b, false
 	}
@@ -169,6 +158,33 @@ func (e *edge) pop() (b *batch, eos bool) {
 	e.consWaiting = true
 	e.mu.Unlock()
 	return nil, false
+}
+
+// popSmall takes the oldest batch if there is one holding at most max
+// records.
+func (e *edge) popSmall(max int) *batch {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.head < len(e.q) && len(e.q[e.head].recs) <= max {
+		return e.popLocked()
+	}
+	return nil
+}
+
+func (e *edge) popLocked() *batch {
+	b := e.q[e.head]
+	e.q[e.head] = nil
+	e.head++
+	if e.head == len(e.q) {
+		e.q = e.q[:0]
+		e.head = 0
+	} else if e.head >= 64 && 2*e.head >= len(e.q) {
+		n := copy(e.q, e.q[e.head:])
+		clear(e.q[n:])
+		e.q = e.q[:n]
+		e.head = 0
+	}
+	return b
 }
 
 // release hands back the credits of n records and bytes the consumer has

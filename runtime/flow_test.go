@@ -268,3 +268,29 @@ func TestPanicFails(t *testing.T) {
 		t.Fatalf("Wait = %v, want a StageError of stage a", err)
 	}
 }
+
+// TestSinkCoalesces: small batches queued for a slow sink are written
+// together, up to the batch size, in order.
+func TestSinkCoalesces(t *testing.T) {
+	src := &gen{count: 300, per: 1}
+	sink := &collect{delay: time.Millisecond}
+	ex := run(t, chain(400, src, sink), flowruntime.Options{BatchSize: 64})
+	if err := ex.Wait(); err != nil {
+		t.Fatal(err)
+	}
+	got := sink.records()
+	if len(got) != 300 {
+		t.Fatalf("got %d records", len(got))
+	}
+	for k, r := range got {
+		if field(r) != int64(k) {
+			t.Fatalf("record %d has i=%d", k, field(r))
+		}
+	}
+	if sink.writes > 60 || sink.writes < 300/64 {
+		t.Errorf("%d writes for 300 records emitted one by one, want between 5 and 60", sink.writes)
+	}
+	if src.acked.Load() != 300 {
+		t.Errorf("acked %d of 300", src.acked.Load())
+	}
+}

@@ -137,6 +137,18 @@ func (ex *Execution) runSink(n *node) {
 			continue
 		}
 		cnt, bytes := len(b.recs), b.bytes
+		// Write what is queued in one go, up to the batch size.
+		for cnt < ex.batchSize {
+			more := in.popSmall(ex.batchSize - cnt)
+			if more == nil {
+				break
+			}
+			b.recs = append(b.recs, more.recs...)
+			b.addAcks(more.acks)
+			cnt += len(more.recs)
+			bytes += more.bytes
+			ex.pool.put(more)
+		}
 		n.received.Add(int64(cnt))
 		if dlo != nil {
 			dlo.setAcks(b.acks)

@@ -120,6 +120,17 @@ type Gate interface {
 	Wait(ctx context.Context) error
 }
 
+// TryGate may be implemented by a Gate that can let a record pass without
+// waiting. The runtime calls TryWait first and keeps filling its output
+// batch while it returns true; only when it returns false does it send what
+// it holds and call Wait, so a gate passing records at a high rate does not
+// cut batches down to one record.
+type TryGate interface {
+	// TryWait lets one more record pass now and returns true, or returns
+	// false, changing nothing, when the record would have to wait.
+	TryWait() bool
+}
+
 // Caller runs an asynchronous call per record (the buffered stage). The
 // runtime runs up to Concurrency calls at once and, when Ordered, emits the
 // results in input order.

@@ -28,6 +28,7 @@ type stage struct {
 	h       Holder
 	tm      Timed
 	g       Gate
+	tg      TryGate
 	next    *stage
 	dlo     *outport
 	emit    func(Record)
@@ -46,6 +47,9 @@ func (pl *procLoop) init() {
 		s.h, _ = s.p.(Holder)
 		s.tm, _ = s.p.(Timed)
 		s.g, _ = s.p.(Gate)
+		if s.g != nil {
+			s.tg, _ = s.p.(TryGate)
+		}
 		if n.dl != nil {
 			s.dlo = newOutport(ex, n.dl, pl.t)
 			pl.ports = append(pl.ports, s.dlo)
@@ -119,7 +123,7 @@ func (pl *procLoop) process(s *stage, r Record) {
 		return
 	}
 	s.in++
-	if s.g != nil {
+	if s.g != nil && (s.tg == nil || !s.tg.TryWait()) {
 		pl.flushAll()
 		if err := s.g.Wait(pl.ctx); err != nil {
 			if pl.ctx.Err() == nil {
