@@ -157,5 +157,8 @@ type Test struct {
 	Inputs map[string][]map[string]any
 	// Expect maps a sink name to the records it must receive, in order.
 	Expect map[string][]map[string]any
+	// Ignore maps a sink name to the fields left out of the comparison of
+	// its records (such as the error text of dead-lettered records).
+	Ignore map[string][]string
 	Range  diag.Range
 }

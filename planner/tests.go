@@ -1,7 +1,9 @@
 package planner
 
 import (
+	"slices"
 	"sort"
+	"strings"
 
 	"github.com/flowrun/flowrun/lang/ast"
 	"github.com/flowrun/flowrun/lang/suggest"
@@ -27,7 +29,7 @@ func (p *planner) planTest(b *ast.Block) {
 			return
 		}
 	}
-	t := &Test{Name: name, Inputs: map[string][]map[string]any{}, Expect: map[string][]map[string]any{}, Range: header(b)}
+	t := &Test{Name: name, Inputs: map[string][]map[string]any{}, Expect: map[string][]map[string]any{}, Ignore: map[string][]string{}, Range: header(b)}
 	p.plan.Tests = append(p.plan.Tests, t)
 
 	var pd *pipelineDecl
@@ -104,7 +106,42 @@ func (p *planner) planTest(b *ast.Block) {
 		if ok {
 			into[stage] = records
 		}
+		if nb.Type == "expect" {
+			if fields := p.ignoredFields(nb); len(fields) > 0 {
+				t.Ignore[stage] = fields
+			}
+		}
 	}
+}
+
+// ignoredFields decodes the ignore_fields attribute of an expect block.
+func (p *planner) ignoredFields(b *ast.Block) []string {
+	a := b.Body.Attribute("ignore_fields")
+	if a == nil {
+		return nil
+	}
+	lit, ok := p.literal(a.Value, "a list of field names")
+	if !ok {
+		return nil
+	}
+	v, ok := p.value(lit)
+	if !ok {
+		return nil
+	}
+	list, isList := v.([]any)
+	var fields []string
+	for _, e := range list {
+		if name, isString := e.(string); isString {
+			fields = append(fields, name)
+			continue
+		}
+		isList = false
+	}
+	if !isList {
+		p.errorf(lit.Range(), "Invalid ignore_fields", `ignore_fields is a list of field names: ignore_fields = ["error"].`)
+		return nil
+	}
+	return fields
 }
 
 // records decodes the records attribute of an input or expect block.
@@ -112,10 +149,14 @@ func (p *planner) records(b *ast.Block) ([]map[string]any, bool) {
 	for _, nb := range b.Body.Blocks() {
 		p.errorf(nb.TypeRange(), "Unexpected block", "An %s block sets records = [...] only.", b.Type)
 	}
+	allowed := []string{"records"}
+	if b.Type == "expect" {
+		allowed = append(allowed, "ignore_fields")
+	}
 	for _, a := range b.Body.Attributes() {
-		if a.Name != "records" {
-			d := p.errorf(a.NameRange(), "Unknown attribute", "An %s block sets records only, not %q.", b.Type, a.Name)
-			d.Hint = suggest.Hint(a.Name, []string{"records"})
+		if !slices.Contains(allowed, a.Name) {
+			d := p.errorf(a.NameRange(), "Unknown attribute", "An %s block sets %s, not %q.", b.Type, strings.Join(allowed, " and "), a.Name)
+			d.Hint = suggest.Hint(a.Name, allowed)
 		}
 	}
 	a := b.Body.Attribute("records")

@@ -99,7 +99,7 @@ func (r *Runner) Run(ctx context.Context, plan *planner.Plan, test *planner.Test
 	}
 	for _, name := range sortedKeys(test.Expect) {
 		want := test.Expect[name]
-		got := res.Got[name]
+		got := withoutFields(res.Got[name], test.Ignore[name])
 		if diff := Diff(want, got); diff != "" {
 			res.Mismatches = append(res.Mismatches, Mismatch{Sink: name, Want: want, Got: got, Diff: diff})
 		}
@@ -127,6 +127,25 @@ func replaceEnds(g *flowruntime.Graph, p *planner.Pipeline, test *planner.Test) 
 		}
 	}
 	return captures
+}
+
+// withoutFields returns copies of records without the named fields.
+func withoutFields(records []map[string]any, fields []string) []map[string]any {
+	if len(fields) == 0 {
+		return records
+	}
+	out := make([]map[string]any, len(records))
+	for i, r := range records {
+		c := make(map[string]any, len(r))
+		for k, v := range r {
+			c[k] = v
+		}
+		for _, f := range fields {
+			delete(c, f)
+		}
+		out[i] = c
+	}
+	return out
 }
 
 func pipelineNamed(plan *planner.Plan, name string) *planner.Pipeline {
