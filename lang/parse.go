@@ -280,7 +280,8 @@ func (p *fileParse) finish(f *ast.File) {
 			for ls > 0 && p.src[ls-1] != '\n' {
 				ls--
 			}
-			n.Trailing = strings.TrimSpace(string(p.src[ls:n.Pos.Offset])) != ""
+			prefix := strings.TrimPrefix(string(p.src[ls:n.Pos.Offset]), "\xEF\xBB\xBF")
+			n.Trailing = strings.Trim(prefix, " \t\r;") != ""
 		case *ast.Body:
 			p.checkDuplicates(n)
 		}

@@ -193,7 +193,7 @@ type Comment struct {
 	Text string `parser:"@Comment"`
 	// Trailing is true when the comment follows other source text on the
 	// line it starts on (an attribute, a block's braces), false when it
-	// stands on its own line.
+	// stands on its own line (blanks and ';' before it do not count).
 	Trailing bool
 }
 
