@@ -14,7 +14,14 @@
 // upserts (upsert_key), a multi-row INSERT ... ON CONFLICT DO UPDATE. A
 // failed batch is rolled back and its error returned, so the stage's
 // on_error policy (retry by default) applies; a broken connection is dialled
-// again by the next Write.
+// again by the next Write. Errors no retry can cure (a value that does not
+// fit its column, a constraint violation, a missing table or column) are
+// marked permanent: the batch is dead-lettered or the run fails at once.
+// Record values are written as pgx encodes them, except for strings in
+// timestamp and date columns (parsed as RFC 3339 and YYYY-MM-DD first,
+// else by PostgreSQL), strings in bytea columns (decoded from base64) and
+// any value in json and jsonb columns (encoded as JSON, so a string becomes
+// a JSON string): what the source reads, the sink writes back unchanged.
 //
 // Column values map to record values as follows (SQL NULL is nil
 // everywhere): smallint, integer, bigint and oid give int64; real and

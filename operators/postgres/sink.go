@@ -3,6 +3,7 @@ package postgres
 import (
 	"context"
 	"encoding/base64"
+	"errors"
 	"fmt"
 	"slices"
 	"strconv"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgtype"
 
 	"github.com/flowrun/flowrun/operators"
@@ -147,10 +149,40 @@ func (s *Sink) Write(ctx context.Context, recs []flowruntime.Record) error {
 			closeConn(s.conn)
 			s.conn = nil
 		}
-		return fmt.Errorf("write %d rows to %s: %w", len(recs), s.table.Sanitize(), redactErr(err, s.dsn))
+		err = fmt.Errorf("write %d rows to %s: %w", len(recs), s.table.Sanitize(), redactErr(err, s.dsn))
+		if permanent(err) {
+			return flowruntime.Permanent(err)
+		}
+		return err
 	}
 	s.written.Add(int64(len(recs)))
 	return nil
+}
+
+// convertError is a record value the sink cannot convert for its column.
+type convertError struct{ err error }
+
+func (e *convertError) Error() string { return e.err.Error() }
+func (e *convertError) Unwrap() error { return e.err }
+
+// permanent reports whether retrying err cannot help: a record value that
+// cannot be converted, or an error of the data or the statement (classes
+// 22 data exception, 23 integrity constraint violation, 42 syntax error or
+// access rule violation, 0A feature not supported). Connection failures,
+// serialization failures, shutdowns and everything else are retried.
+func permanent(err error) bool {
+	var ce *convertError
+	if errors.As(err, &ce) {
+		return true
+	}
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) && len(pgErr.Code) == 5 {
+		switch pgErr.Code[:2] {
+		case "22", "23", "42", "0A":
+			return true
+		}
+	}
+	return false
 }
 
 // redactErr hides the DSN in err's text; err is returned as it is when its
@@ -175,7 +207,7 @@ func (s *Sink) write(ctx context.Context, recs []flowruntime.Record) (err error)
 	}
 	rows, err := s.toRows(recs)
 	if err != nil {
-		return err
+		return &convertError{err}
 	}
 	tx, err := s.conn.Begin(ctx)
 	if err != nil {

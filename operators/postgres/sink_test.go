@@ -175,6 +175,9 @@ func TestSink(t *testing.T) {
 			if err == nil || !strings.Contains(err.Error(), "not-null") && !strings.Contains(err.Error(), "null value") {
 				t.Errorf("%s: Write = %v, want a not-null violation", method, err)
 			}
+			if !flowruntime.IsPermanent(err) {
+				t.Errorf("%s: a not-null violation is not marked permanent: retrying it cannot help", method)
+			}
 			if got := query(t, c, `SELECT count(*) AS n FROM strict`); got[0]["n"] != int64(0) {
 				t.Errorf("%s: a failed batch left %v rows", method, got[0]["n"])
 			}
@@ -183,6 +186,22 @@ func TestSink(t *testing.T) {
 				t.Errorf("%s: Write after a failure: %v", method, err)
 			}
 			srv.Exec(t, `TRUNCATE strict`)
+		}
+	})
+
+	t.Run("bad value", func(t *testing.T) {
+		srv.Exec(t, `CREATE TABLE blobs (id int PRIMARY KEY, data bytea)`)
+		s := sink(t, srv.DSN(), `table = "blobs"`)
+		err := write(t, s, M{"id": int64(1), "data": "AQL/"}, M{"id": int64(2), "data": "not base64!"})
+		if err == nil || !strings.Contains(err.Error(), `column "data": a bytea value must be a base64 string`) || !flowruntime.IsPermanent(err) {
+			t.Errorf("Write = %v (permanent: %v), want a permanent error about column data", err, flowruntime.IsPermanent(err))
+		}
+		if err := write(t, s, M{"id": int64(1), "data": "AQL/"}); err != nil {
+			t.Fatal(err)
+		}
+		var data []byte
+		if err := c.QueryRow(context.Background(), `SELECT data FROM blobs`).Scan(&data); err != nil || string(data) != "\x01\x02\xff" {
+			t.Errorf("data = %q, %v; want 01 02 ff", data, err)
 		}
 	})
 
