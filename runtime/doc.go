@@ -42,6 +42,44 @@
 // records given to it until Held reports 0. When the count falls to zero the
 // unit's done callback runs, exactly once.
 //
+// # Scheduling
+//
+// Every source, sink, fanout, merge and caller node runs on its own
+// goroutine. Processors do too, except that a chain of plain processors
+// (neither Holder, Timed nor Gate) joined by lossless edges without a byte
+// limit is fused into one loop that takes each record of a batch through
+// every stage; Options.NoFusion turns that off. A Gate is asked before each
+// record (TryWait first when it is a TryGate), a Timed processor is ticked
+// when its deadline comes, and a Holder is flushed at end of stream. A
+// Caller gets up to Concurrency calls at once, each on its own goroutine,
+// and its results go on in input order when Ordered. A broadcast fanout
+// waits for credit on every lossless branch (the slowest gates) and gives
+// each branch but the first a deep copy of the records; round_robin deals
+// records in turn and hash asks the Router. A merge takes one batch from
+// each input in turn. A sink is written one batch at a time, small batches
+// queued together being joined up to the batch size.
+//
+// End of stream flows down the graph: a source's Run returns, its edge
+// closes, each node finishes what it holds (holders flush) and closes its
+// outputs, sinks Close, and the execution ends. Stop cancels only the
+// sources' context, so the same happens with what is in flight; Kill
+// cancels everything, abandons what is in flight unacknowledged and still
+// closes the sinks.
+//
+// # Errors
+//
+// A node's ErrorPolicy applies to a record its processor, router or call
+// failed on, and to a batch its sink failed to write: stop fails the
+// execution with a *StageError naming the pipeline, the stage and the
+// record's source and position; skip counts the records and logs them at
+// warn; retry tries again, Attempts tries in all, waiting Backoff doubled
+// per retry up to MaxBackoff, each wait drawn uniformly from its upper half
+// (on the execution's clock), then dead-letters the records if the node has
+// a dead-letter edge and fails the execution otherwise; dead_letter sends
+// them at once on the dead-letter edge with the fields "error" (the
+// message) and "stage" added, counted and logged at warn. The default is
+// stop, and retry for sinks. A panic in an operator fails the execution.
+//
 // # Clocks
 //
 // RealClock is the wall clock. VirtualClock moves only when told: Advance,

@@ -21,7 +21,7 @@ var fileKind = &operators.Kind{
 			{Name: "codec", Type: planner.Enum, Enum: []string{"jsonl", "csv"}, Default: "jsonl",
 				Doc: "jsonl writes one JSON object per line with sorted keys; csv one row per record under a header row."},
 			{Name: "columns", Type: planner.StringList,
-				Doc: "For csv: the columns in order; by default the sorted fields of the first record."},
+				Doc: "For csv: the columns in order (other fields are left out, missing ones are empty); by default the sorted fields of the first record."},
 			{Name: "append", Type: planner.Bool, Default: false,
 				Doc: "Append to the file instead of truncating it when the pipeline starts."},
 			{Name: "sync", Type: planner.Bool, Default: false,

@@ -64,7 +64,7 @@ func (m *Map) Process(rec flowruntime.Record, emit func(flowruntime.Record)) err
 		}
 		m.vals[i] = v
 	}
-	if out == nil && (len(m.set) > 0) {
+	if out == nil && len(m.set) > 0 {
 		out = make(map[string]any, len(m.set))
 	}
 	for i, f := range m.set {
