@@ -8,6 +8,7 @@ import (
 
 	"github.com/flowrun/flowrun/operators"
 	"github.com/flowrun/flowrun/operators/call"
+	"github.com/flowrun/flowrun/operators/nats"
 	"github.com/flowrun/flowrun/operators/postgres"
 	"github.com/flowrun/flowrun/operators/route"
 	"github.com/flowrun/flowrun/operators/sink"
@@ -25,6 +26,7 @@ var registry = func() *operators.Registry {
 	kinds = append(kinds, sink.Kinds()...)
 	kinds = append(kinds, postgres.Kinds()...)
 	kinds = append(kinds, web.Kinds()...)
+	kinds = append(kinds, nats.Kinds()...)
 	r, err := operators.NewRegistry(kinds...)
 	if err != nil {
 		panic(fmt.Sprintf("operators/all: %v", err))
