@@ -1,6 +1,7 @@
 package source
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -129,6 +130,9 @@ func (r *reader) readPosition() int64 {
 	return r.lines.Offset()
 }
 
+// utf8BOM is the byte order mark some editors put at the start of a file.
+var utf8BOM = []byte{0xEF, 0xBB, 0xBF}
+
 // errStopped means the context ended: the source stops quietly.
 var errStopped = errors.New("stopped")
 
@@ -211,6 +215,9 @@ func (r *reader) bad(off int64, err error) error {
 }
 
 func (r *reader) line(line []byte, off int64) error {
+	if off == 0 {
+		line = bytes.TrimPrefix(line, utf8BOM)
+	}
 	var fields map[string]any
 	switch r.codec {
 	case "lines":

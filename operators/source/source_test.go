@@ -112,9 +112,10 @@ func TestFileCodecs(t *testing.T) {
 			[]int64{0, 7, 14, 15}},
 		{"json", `{"id": 1, "n": 9007199254740993}` + "\n\n" + `{"id": 2, "f": 0.5}` + "\n", M{"codec": "json"},
 			[]M{{"id": int64(1), "n": int64(9007199254740993)}, {"id": int64(2), "f": 0.5}}, []int64{0, 34}},
-		{"csv", "name;note\nann;\"a;b\"\nbob;\"two\nlines\"\ncid;x;extra\n", M{"codec": "csv", "delimiter": ";"},
+		{"json with a byte order mark", "\xef\xbb\xbf{\"id\": 1}\n", M{"codec": "json"}, []M{{"id": int64(1)}}, []int64{0}},
+		{"csv", "\xef\xbb\xbfname;note\nann;\"a;b\"\nbob;\"two\nlines\"\ncid;x;extra\n", M{"codec": "csv", "delimiter": ";"},
 			[]M{{"name": "ann", "note": "a;b"}, {"name": "bob", "note": "two\nlines"}, {"name": "cid", "note": "x", "column_3": "extra"}},
-			[]int64{10, 20, 36}},
+			[]int64{13, 23, 39}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
