@@ -82,16 +82,25 @@ func TestAckAfterEverySink(t *testing.T) {
 // TestLossyBranch: a lossy branch whose sink is stuck neither gates the
 // source nor holds back acknowledgements, and counts its drops.
 func TestLossyBranch(t *testing.T) {
-	for _, mode := range []string{"drop_newest", "drop_oldest"} {
-		t.Run(mode, func(t *testing.T) {
+	for _, tc := range []struct {
+		mode  string
+		bytes int64
+	}{{"drop_newest", 0}, {"drop_oldest", 0}, {"drop_newest", 4000}, {"drop_oldest", 4000}} {
+		mode := tc.mode
+		t.Run(fmt.Sprintf("%s/bytes=%d", mode, tc.bytes), func(t *testing.T) {
 			durable := &collect{}
 			release := make(chan struct{})
 			dash := &gateSink{release: release}
 			src := &gen{count: 5000, per: 50}
-			ex := run(t, fanGraph(src, "broadcast", nil, []flowruntime.Sink{durable, dash}, []int{64, 40}, []string{"", mode}), flowruntime.Options{BatchSize: 16})
+			g := fanGraph(src, "broadcast", nil, []flowruntime.Sink{durable, dash}, []int{64, 40}, []string{"", mode})
+			g.Edges[2].Bytes = tc.bytes
+			ex := run(t, g, flowruntime.Options{BatchSize: 16})
 			waitFor(t, "the durable sink to get everything", func() bool { return durable.len() == 5000 })
 			waitFor(t, "every acknowledgement", func() bool { return src.acked.Load() == 5000 })
 			st := ex.Stats()
+			if tc.bytes > 0 && st.PeakBytesInFlight > tc.bytes {
+				t.Errorf("lossy edge held %d bytes, limit %d", st.PeakBytesInFlight, tc.bytes)
+			}
 			fan, _ := st.Node("fan")
 			var lossy flowruntime.EdgeStats
 			for _, e := range st.Edges {

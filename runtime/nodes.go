@@ -279,13 +279,15 @@ func (ex *Execution) runFanout(n *node) {
 	}()
 	deliver := func(e *edge, b *batch, src *batch) bool {
 		if e.mode != lossless {
+			var recSizes []int64
 			if e.capBytes > 0 {
 				sizes = sizes[:0]
 				for i := range b.recs {
 					sizes = append(sizes, RecordSize(b.recs[i]))
 				}
+				recSizes = sizes
 			}
-			e.offer(b, sizes)
+			e.offer(b, recSizes)
 			return true
 		}
 		if b != src {
