@@ -275,7 +275,9 @@ pipeline "p" {
 }
 `, srv.DSN(), srv.DSN())
 	p := optest.Plan(t, flow, "p")
-	g, err := all.Registry().BuildGraph(p, operators.BuildEnv{Clock: flowruntime.RealClock{}, Logger: hclog.NewNullLogger()})
+	var logs bytes.Buffer
+	logger := hclog.New(&hclog.LoggerOptions{Output: &logs, Level: hclog.Info})
+	g, err := all.Registry().BuildGraph(p, operators.BuildEnv{Clock: flowruntime.RealClock{}, Logger: logger})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -312,6 +314,9 @@ pipeline "p" {
 		restartAt.Round(time.Millisecond), restarted.Round(time.Millisecond), time.Since(started).Round(time.Millisecond), before, retries)
 	if retries == 0 {
 		t.Errorf("no write was retried: the restart did not hit the run")
+	}
+	if !strings.Contains(logs.String(), "postgres source: retrying") {
+		t.Errorf("the source did not reconnect:\n%s", logs.String())
 	}
 	var count, distinct, sum, matching int64
 	err = srv.Conn(t).QueryRow(context.Background(), `SELECT count(*), count(DISTINCT id), sum(id)::int8,

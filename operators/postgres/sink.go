@@ -123,6 +123,10 @@ type Sink struct {
 	// set by prepare.
 	keyIndex []int
 	convert  []func(any) (any, error)
+	// loadTypes names the column types pgx does not know; typesLoaded says
+	// whether they are registered on the current connection.
+	loadTypes   []string
+	typesLoaded bool
 	// insertSQL caches the INSERT statement by rows per statement.
 	insertSQL map[int]string
 	rows      [][]any
@@ -199,11 +203,24 @@ func (s *Sink) write(ctx context.Context, recs []flowruntime.Record) (err error)
 		if s.conn, err = dial(ctx, s.dsn); err != nil {
 			return err
 		}
+		s.typesLoaded = false
 	}
 	if s.keyIndex == nil {
 		if err := s.prepare(ctx); err != nil {
 			return err
 		}
+	}
+	if !s.typesLoaded {
+		// COPY sends every value in binary, which needs the codecs of the
+		// table's own types (enums, domains, composites) on each connection.
+		if len(s.loadTypes) > 0 {
+			types, err := s.conn.LoadTypes(ctx, s.loadTypes)
+			if err != nil {
+				return fmt.Errorf("load the column types %v: %w", s.loadTypes, err)
+			}
+			s.conn.TypeMap().RegisterTypes(types)
+		}
+		s.typesLoaded = true
 	}
 	rows, err := s.toRows(recs)
 	if err != nil {
@@ -245,7 +262,8 @@ func (s *Sink) write(ctx context.Context, recs []flowruntime.Record) (err error)
 // written when none were given, and the type of each, which decides how a
 // record value is converted for it. It checks the upsert key against them.
 func (s *Sink) prepare(ctx context.Context) error {
-	rows, err := s.conn.Query(ctx, `SELECT a.attname, a.atttypid::int8, a.attgenerated <> '' OR a.attidentity = 'a'
+	rows, err := s.conn.Query(ctx, `SELECT a.attname, a.atttypid::int8, a.atttypid::regtype::text,
+  a.attgenerated <> '' OR a.attidentity = 'a'
 FROM pg_catalog.pg_attribute a
 WHERE a.attrelid = $1::regclass AND a.attnum > 0 AND NOT a.attisdropped
 ORDER BY a.attnum`, s.table.Sanitize())
@@ -253,22 +271,24 @@ ORDER BY a.attnum`, s.table.Sanitize())
 		return fmt.Errorf("read the columns of %s: %w", s.table.Sanitize(), err)
 	}
 	type column struct {
-		name      string
+		name, typ string
 		oid       int64
 		generated bool
 	}
 	all, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (column, error) {
 		var c column
-		err := r.Scan(&c.name, &c.oid, &c.generated)
+		err := r.Scan(&c.name, &c.oid, &c.typ, &c.generated)
 		return c, err
 	})
 	if err != nil {
 		return fmt.Errorf("read the columns of %s: %w", s.table.Sanitize(), err)
 	}
 	types := make(map[string]uint32, len(all))
+	typeNames := make(map[string]string, len(all))
 	var writable []string
 	for _, c := range all {
 		types[c.name] = uint32(c.oid)
+		typeNames[c.name] = c.typ
 		if !c.generated {
 			writable = append(writable, c.name)
 		}
@@ -281,12 +301,16 @@ ORDER BY a.attnum`, s.table.Sanitize())
 		s.log.Debug("postgres sink: columns read from the table", "columns", writable)
 	}
 	s.convert = make([]func(any) (any, error), len(s.columns))
+	s.loadTypes = nil
 	for i, c := range s.columns {
 		oid, ok := types[c]
 		if !ok {
 			return fmt.Errorf("%q is not a column of %s", c, s.table.Sanitize())
 		}
 		s.convert[i] = converter(oid)
+		if _, known := s.conn.TypeMap().TypeForOID(oid); !known && !slices.Contains(s.loadTypes, typeNames[c]) {
+			s.loadTypes = append(s.loadTypes, typeNames[c])
+		}
 	}
 	idx := make([]int, 0, len(s.upsert))
 	for _, k := range s.upsert {
