@@ -55,8 +55,8 @@
 // and its results go on in input order when Ordered. A broadcast fanout
 // waits for credit on every lossless branch (the slowest gates) and gives
 // each branch but the first a deep copy of the records; round_robin deals
-// records in turn and hash asks the Router. A merge takes one batch from
-// each input in turn. A sink is written one batch at a time, small batches
+// records in turn and hash asks the Router. A merge takes up to a batch of
+// records from each input in turn. A sink is written one batch at a time, small batches
 // queued together being joined up to the batch size.
 //
 // End of stream flows down the graph: a source's Run returns, its edge

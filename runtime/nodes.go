@@ -241,6 +241,19 @@ func (ex *Execution) runMerge(n *node) {
 			got = true
 			next = i + 1
 			cnt, bytes := len(b.recs), b.bytes
+			// A turn is worth up to a batch of records, however the input
+			// happens to be cut into batches.
+			for cnt < ex.batchSize {
+				more := n.in[i].popSmall(ex.batchSize - cnt)
+				if more == nil {
+					break
+				}
+				b.recs = append(b.recs, more.recs...)
+				b.addAcks(more.acks)
+				cnt += len(more.recs)
+				bytes += more.bytes
+				ex.pool.put(more)
+			}
 			n.received.Add(int64(cnt))
 			if err := ex.send(ctx, t, out, b, &sizes); err != nil {
 				return
