@@ -4,7 +4,8 @@
 // BuildGraph turns a whole planned pipeline into a runtime.Graph.
 //
 // The implementations live in one package per family (source, transform,
-// call, route, sink); operators/all registers every kind. This package may
+// call, route, sink, and connector packages such as web and postgres);
+// operators/all registers every kind. This package may
 // import planner, planner/expression and runtime, never lang or cmd, and never
 // the family packages (they import it).
 package operators
