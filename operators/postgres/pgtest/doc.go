@@ -8,6 +8,11 @@
 // When the binaries are missing a test is skipped with a message saying
 // so, except when the CI environment variable is set: then it fails.
 //
+// initdb takes seconds, so the first server of a binary directory keeps a
+// pristine cluster in os.TempDir()/flowrun-pgtest-cache (about 40 MB,
+// made once and renamed into place) that later servers, in this process
+// or the next, copy instead.
+//
 // initdb and postgres refuse to run as root; when the test runs as root
 // they run as the "postgres" system user (or "nobody" when there is none),
 // which owns the temporary directory.

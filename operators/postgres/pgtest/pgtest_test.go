@@ -34,3 +34,13 @@ func TestRestart(t *testing.T) {
 		t.Errorf("the statement log lacks the INSERT:\n%s", log)
 	}
 }
+
+// TestBinDirOverride checks that FLOWRUN_PG_BIN names the binaries, and
+// that a directory without them is an error, not a silent fallback.
+func TestBinDirOverride(t *testing.T) {
+	empty := t.TempDir()
+	t.Setenv(pgtest.BinDirEnv, empty)
+	if dir, err := pgtest.BinDir(); err == nil || !strings.Contains(err.Error(), empty) {
+		t.Errorf("BinDir() = %q, %v; want an error naming %s", dir, err, empty)
+	}
+}
