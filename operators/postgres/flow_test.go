@@ -328,3 +328,70 @@ pipeline "p" {
 		t.Errorf("dst: %d rows, %d distinct, sum %d, %d matching src; want %d rows once each", count, distinct, sum, matching, n)
 	}
 }
+
+// TestPermanentErrorsDeadLetter checks that a batch PostgreSQL refuses for
+// its data goes to the dead-letter sink at once, without retries, and the
+// other batches are written.
+func TestPermanentErrorsDeadLetter(t *testing.T) {
+	srv := pgtest.Start(t)
+	srv.Exec(t, `CREATE TABLE people (id bigint PRIMARY KEY, name text NOT NULL)`)
+	dir := t.TempDir()
+	flow := fmt.Sprintf(`
+pipeline "p" {
+  source "gen" {
+    kind     = "generate"
+    count    = 1000
+    template = {id: seq, name: seq == 700 ? null : "p" + string(seq)}
+  }
+  sink "db" {
+    from           = gen
+    kind           = "postgres"
+    dsn            = %q
+    table          = "people"
+    on_error       = "dead_letter"
+    dead_letter    = rejects
+    retry_attempts = 50
+  }
+  sink "rejects" {
+    kind = "file"
+    path = "rejects.jsonl"
+  }
+}
+`, srv.DSN())
+	p := optest.Plan(t, flow, "p")
+	g, err := all.Registry().BuildGraph(p, operators.BuildEnv{Clock: flowruntime.RealClock{}, Logger: hclog.NewNullLogger(), Dir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	ex, err := flowruntime.Start(ctx, g, flowruntime.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := ex.Wait(); err != nil {
+		t.Fatal(err)
+	}
+	var db flowruntime.NodeStats
+	for _, ns := range ex.Stats().Nodes {
+		if ns.Name == "db" {
+			db = ns
+		}
+	}
+	rejects, err := os.ReadFile(filepath.Join(dir, "rejects.jsonl"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Count(string(rejects), "\n")
+	var written int64
+	if err := srv.Conn(t).QueryRow(context.Background(), `SELECT count(*) FROM people`).Scan(&written); err != nil {
+		t.Fatal(err)
+	}
+	if db.Retries != 0 || db.DeadLettered == 0 || int64(lines) != db.DeadLettered || written+db.DeadLettered != 1000 {
+		t.Errorf("retries %d, dead-lettered %d, rejects file %d lines, table %d rows; want no retry and every record either written or rejected",
+			db.Retries, db.DeadLettered, lines, written)
+	}
+	if !strings.Contains(string(rejects), `"id":700`) || !strings.Contains(string(rejects), "not-null") {
+		t.Errorf("the rejects do not hold record 700 with its error:\n%.500s", rejects)
+	}
+}
