@@ -12,6 +12,11 @@ import (
 	flowruntime "github.com/flowrun/flowrun/runtime"
 )
 
+var (
+	_ flowruntime.Gate    = (*Throttle)(nil)
+	_ flowruntime.TryGate = (*Throttle)(nil)
+)
+
 var throttleKind = &operators.Kind{
 	Schema: checked(schema("throttle", "Limits the rate of records with a token bucket: rate records per period, in bursts of up to burst.",
 		planner.OptionSpec{Name: "rate", Type: planner.Float, Required: true,
@@ -38,7 +43,8 @@ var throttleKind = &operators.Kind{
 }
 
 // Throttle paces records with a token bucket on the runtime's clock. It is
-// a Gate: the runtime calls Wait before each record.
+// a Gate (the runtime calls Wait before each record) and a TryGate (a
+// record with a token at hand passes without ending the output batch).
 type Throttle struct {
 	limiter *rate.Limiter
 	clock   flowruntime.Clock
@@ -58,6 +64,12 @@ func (t *Throttle) Wait(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// TryWait takes a token and returns true when one is there now; otherwise
+// it changes nothing and returns false.
+func (t *Throttle) TryWait() bool {
+	return t.limiter.AllowN(t.clock.Now(), 1)
 }
 
 // Process passes rec on.

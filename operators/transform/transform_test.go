@@ -382,6 +382,19 @@ func TestThrottle(t *testing.T) {
 	if got, want := clock.Now().Sub(start), 2*time.Second; got != want {
 		t.Errorf("25 records took %v, want %v", got, want)
 	}
+	// TryWait passes a record only when a token is there, without waiting.
+	try := p.(flowruntime.TryGate)
+	if try.TryWait() {
+		t.Error("TryWait passed a record with the bucket empty")
+	}
+	clock.Advance(300 * time.Millisecond) // three tokens
+	passed := 0
+	for try.TryWait() {
+		passed++
+	}
+	if passed != 3 || clock.Now().Sub(start) != 2300*time.Millisecond {
+		t.Errorf("TryWait passed %d records after 300ms, want 3, without moving the clock", passed)
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	if err := gate.Wait(ctx); err == nil {
