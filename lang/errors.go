@@ -45,6 +45,21 @@ func syntaxDiagnostic(err error, lines *lineIndex, explain func(perr participle.
 	return &diag.Diagnostic{Severity: diag.Error, Summary: e.summary, Detail: e.detail, Hint: e.hint, Subject: subject}
 }
 
+// errorToken finds the token a participle error points at, so that Parse
+// can decide how to resume.
+func (p *fileParse) errorToken(err error) lexer.Token {
+	var ute *participle.UnexpectedTokenError
+	if errors.As(err, &ute) {
+		return ute.Unexpected
+	}
+	var perr participle.Error
+	if errors.As(err, &perr) {
+		return p.toks[p.tokenAt(perr.Position().Offset)]
+	}
+	return p.toks[len(p.toks)-1]
+}
+
+// capitalize upper-cases the first letter of an ASCII sentence.
 func capitalize(s string) string {
 	if s == "" || s[0] < 'a' || s[0] > 'z' {
 		return s

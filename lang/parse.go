@@ -139,17 +139,6 @@ func (p *fileParse) recover(start, end int, err error) (int, bool) {
 	return next, next >= 0
 }
 
-// errorToken finds the token a participle error points at.
-func (p *fileParse) errorToken(err error) lexer.Token {
-	if ute, ok := err.(*participle.UnexpectedTokenError); ok {
-		return ute.Unexpected
-	}
-	if perr, ok := err.(participle.Error); ok {
-		return p.toks[p.tokenAt(perr.Position().Offset)]
-	}
-	return p.toks[len(p.toks)-1]
-}
-
 // tokenAt returns the index of the first non-whitespace token that starts
 // at or after offset off.
 func (p *fileParse) tokenAt(off int) int {
