@@ -159,7 +159,7 @@ func (b *Buffered) Call(ctx context.Context, rec flowruntime.Record) (flowruntim
 	}
 	v, err := b.parse(s, out)
 	if err != nil {
-		return rec, err
+		return rec, flowruntime.Permanent(err)
 	}
 	if rec.Fields == nil {
 		rec.Fields = make(map[string]any, 1)

@@ -109,6 +109,8 @@ func TestHTTP(t *testing.T) {
 		switch r.URL.Path {
 		case "/fail":
 			http.Error(w, "nope", http.StatusTeapot)
+		case "/busy":
+			http.Error(w, "later", http.StatusServiceUnavailable)
 		case "/text":
 			io.WriteString(w, "plain\n")
 		default:
@@ -134,14 +136,19 @@ func TestHTTP(t *testing.T) {
 		t.Errorf("text response: %v, %v", out, err)
 	}
 	c = caller(t, M{"call": "http", "url": `"` + srv.URL + `/fail"`})
-	if _, err := call(t, c, M{}); err == nil || !strings.Contains(err.Error(), "418") || !strings.Contains(err.Error(), "nope") {
-		t.Errorf("error status: %v", err)
+	if _, err := call(t, c, M{}); err == nil || !strings.Contains(err.Error(), "418") || !strings.Contains(err.Error(), "nope") || !flowruntime.IsPermanent(err) {
+		t.Errorf("a 418 answer: %v, want a permanent error", err)
+	}
+	c = caller(t, M{"call": "http", "url": `"` + srv.URL + `/busy"`})
+	if _, err := call(t, c, M{}); err == nil || !strings.Contains(err.Error(), "503") || flowruntime.IsPermanent(err) {
+		t.Errorf("a 503 answer: %v, want an error worth retrying", err)
 	}
 	want := []string{
 		"GET /geo/1.2.3.4 secret  ",
 		`POST /post  application/json {"a":"x","b":1}`,
 		"PUT /text   raw x",
 		"GET /fail   ",
+		"GET /busy   ",
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("requests (-want +got):\n%s", diff)

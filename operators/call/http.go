@@ -10,6 +10,7 @@ import (
 
 	"github.com/flowrun/flowrun/planner"
 	"github.com/flowrun/flowrun/planner/expression"
+	flowruntime "github.com/flowrun/flowrun/runtime"
 )
 
 // httpCall sends one request per record.
@@ -61,11 +62,11 @@ func newHTTPCall(o planner.Options) *httpCall {
 func (h *httpCall) call(ctx context.Context, s *state, rec map[string]any) ([]byte, error) {
 	u, err := s.run.Run(h.url, rec)
 	if err != nil {
-		return nil, fmt.Errorf("url: %w", err)
+		return nil, flowruntime.Permanent(fmt.Errorf("url: %w", err))
 	}
 	url, ok := u.(string)
 	if !ok {
-		return nil, fmt.Errorf("url yields %T, not a string", u)
+		return nil, flowruntime.Permanent(fmt.Errorf("url yields %T, not a string", u))
 	}
 	var body io.Reader
 	isJSON := false
@@ -73,27 +74,27 @@ func (h *httpCall) call(ctx context.Context, s *state, rec map[string]any) ([]by
 	case h.body != nil:
 		v, err := s.run.Run(h.body, rec)
 		if err != nil {
-			return nil, fmt.Errorf("body: %w", err)
+			return nil, flowruntime.Permanent(fmt.Errorf("body: %w", err))
 		}
 		if str, ok := v.(string); ok {
 			body = strings.NewReader(str)
 		} else {
 			b, err := s.enc.Append(nil, v)
 			if err != nil {
-				return nil, fmt.Errorf("body: %w", err)
+				return nil, flowruntime.Permanent(fmt.Errorf("body: %w", err))
 			}
 			body, isJSON = bytes.NewReader(b), true
 		}
 	case h.sendRecord:
 		b, err := s.enc.AppendObject(nil, rec)
 		if err != nil {
-			return nil, fmt.Errorf("body: %w", err)
+			return nil, flowruntime.Permanent(fmt.Errorf("body: %w", err))
 		}
 		body, isJSON = bytes.NewReader(b), true
 	}
 	req, err := http.NewRequestWithContext(ctx, h.method, url, body)
 	if err != nil {
-		return nil, fmt.Errorf("request: %w", err)
+		return nil, flowruntime.Permanent(fmt.Errorf("request: %w", err))
 	}
 	for k, v := range h.headers {
 		req.Header[k] = v
@@ -112,10 +113,25 @@ func (h *httpCall) call(ctx context.Context, s *state, rec map[string]any) ([]by
 	}
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
 		excerpt := strings.TrimSpace(string(out.buf[:min(len(out.buf), 200)]))
-		return nil, fmt.Errorf("%s %s: %s: %s", h.method, url, resp.Status, excerpt)
+		err := fmt.Errorf("%s %s: %s: %s", h.method, url, resp.Status, excerpt)
+		if permanentStatus(resp.StatusCode) {
+			return nil, flowruntime.Permanent(err)
+		}
+		return nil, err
 	}
 	if out.over {
 		return nil, fmt.Errorf("%s %s: response longer than %d bytes", h.method, url, maxOutput)
 	}
 	return out.buf, nil
+}
+
+// permanentStatus reports whether an answer with this status will not
+// change if the same request is sent again: a client error other than a
+// timeout, a conflict or a rate limit.
+func permanentStatus(code int) bool {
+	switch code {
+	case http.StatusRequestTimeout, http.StatusConflict, http.StatusTooEarly, http.StatusTooManyRequests:
+		return false
+	}
+	return code >= 400 && code < 500
 }

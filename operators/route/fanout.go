@@ -80,7 +80,7 @@ func (r *Hash) Route(rec flowruntime.Record, n int) (int, error) {
 	defer r.pool.Put(s)
 	v, err := s.run.Run(r.key, rec.Fields)
 	if err != nil {
-		return 0, err
+		return 0, flowruntime.Permanent(err)
 	}
 	var sum uint64
 	switch x := v.(type) {
@@ -99,7 +99,7 @@ func (r *Hash) Route(rec flowruntime.Record, n int) (int, error) {
 		sum = fnv1a(s.buf)
 	default:
 		if s.buf, err = s.enc.Append(s.buf[:0], v); err != nil {
-			return 0, fmt.Errorf("key: %w", err)
+			return 0, flowruntime.Permanent(fmt.Errorf("key: %w", err))
 		}
 		sum = fnv1a(s.buf)
 	}

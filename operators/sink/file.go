@@ -109,7 +109,7 @@ func (s *File) Write(_ context.Context, recs []flowruntime.Record) error {
 	for i := range recs {
 		if buf, err = s.line.appendLine(buf, recs[i].Fields); err != nil {
 			s.line.header = header
-			return fmt.Errorf("record %d: %w", i, err)
+			return flowruntime.Permanent(fmt.Errorf("record %d: %w", i, err))
 		}
 	}
 	s.buf = buf

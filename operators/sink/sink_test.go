@@ -115,8 +115,8 @@ func TestFileBatchIsAllOrNothing(t *testing.T) {
 		t.Fatal(err)
 	}
 	bad := optest.Records(M{"ok": int64(2)}, M{"bad": make(chan int)})
-	if err := s.Write(ctx, bad); err == nil {
-		t.Fatal("writing an unencodable record succeeded")
+	if err := s.Write(ctx, bad); err == nil || !flowruntime.IsPermanent(err) {
+		t.Fatalf("writing an unencodable record: %v, want a permanent error", err)
 	}
 	if err := s.Write(ctx, optest.Records(M{"ok": int64(3)})); err != nil {
 		t.Fatal(err)

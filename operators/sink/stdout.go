@@ -53,7 +53,7 @@ func (s *Stdout) Write(_ context.Context, recs []flowruntime.Record) error {
 	var err error
 	for i := range recs {
 		if buf, err = s.line.appendLine(buf, recs[i].Fields); err != nil {
-			return fmt.Errorf("record %d: %w", i, err)
+			return flowruntime.Permanent(fmt.Errorf("record %d: %w", i, err))
 		}
 	}
 	s.buf = buf

@@ -60,11 +60,11 @@ type seenKey struct {
 func (d *Dedupe) Process(rec flowruntime.Record, emit func(flowruntime.Record)) error {
 	v, err := d.run.Run(d.key, rec.Fields)
 	if err != nil {
-		return err
+		return flowruntime.Permanent(err)
 	}
 	k, err := mapKey(&d.enc, &d.buf, v)
 	if err != nil {
-		return err
+		return flowruntime.Permanent(err)
 	}
 	var now time.Time
 	if d.ttl > 0 {

@@ -27,7 +27,7 @@ type Filter struct {
 func (f *Filter) Process(rec flowruntime.Record, emit func(flowruntime.Record)) error {
 	ok, err := f.run.Bool(f.where, rec.Fields)
 	if err != nil {
-		return err
+		return flowruntime.Permanent(err)
 	}
 	if ok {
 		emit(rec)

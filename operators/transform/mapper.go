@@ -48,11 +48,11 @@ func (m *Map) Process(rec flowruntime.Record, emit func(flowruntime.Record)) err
 	if m.to != nil {
 		v, err := m.run.Run(m.to, in)
 		if err != nil {
-			return err
+			return flowruntime.Permanent(err)
 		}
 		obj, ok := v.(map[string]any)
 		if !ok {
-			return fmt.Errorf("to yields %s, not an object", typeName(v))
+			return flowruntime.Permanent(fmt.Errorf("to yields %s, not an object", typeName(v)))
 		}
 		out = obj
 	}
@@ -60,7 +60,7 @@ func (m *Map) Process(rec flowruntime.Record, emit func(flowruntime.Record)) err
 		v, err := m.run.Run(f.Expr, in)
 		if err != nil {
 			clear(m.vals[:i])
-			return fmt.Errorf("set %s: %w", f.Name, err)
+			return flowruntime.Permanent(fmt.Errorf("set %s: %w", f.Name, err))
 		}
 		m.vals[i] = v
 	}

@@ -56,8 +56,8 @@ func TestFilterRuntimeError(t *testing.T) {
 		t.Errorf("integers from records: got %v, want only n = 9", got)
 	}
 	err := p.Process(optest.Records(M{"n": "text"})[0], func(flowruntime.Record) {})
-	if err == nil || !strings.Contains(err.Error(), "test.flow") {
-		t.Errorf("Process of a string modulo = %v, want an error placed in the file", err)
+	if err == nil || !strings.Contains(err.Error(), "test.flow") || !flowruntime.IsPermanent(err) {
+		t.Errorf("Process of a string modulo = %v, want a permanent error placed in the file", err)
 	}
 }
 

@@ -88,10 +88,10 @@ func (w *Window) Process(rec flowruntime.Record, emit func(flowruntime.Record)) 
 	if w.group != nil {
 		var err error
 		if key, err = w.run.Run(w.group, rec.Fields); err != nil {
-			return err
+			return flowruntime.Permanent(err)
 		}
 		if id, err = mapKey(&w.enc, &w.buf, key); err != nil {
-			return err
+			return flowruntime.Permanent(err)
 		}
 	}
 	now := w.clock.Now()
