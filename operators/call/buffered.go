@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"sync"
 	"time"
 
@@ -45,6 +46,8 @@ var bufferedKind = &operators.Kind{
 				Doc: "How many calls run at once."},
 			{Name: "ordered", Type: planner.Bool, Default: true,
 				Doc: "Emit results in input order; false emits each as soon as it is done."},
+			{Name: "persistent", Type: planner.Bool, Default: false,
+				Doc: "For exec: keep up to concurrency copies of the command running and exchange one line per record with them (the record as a JSON line on stdin, the result as one line on stdout) instead of starting it per record."},
 		},
 		InFlight: func(o planner.Options) int { return int(o.Int("concurrency")) },
 		Check:    checkBuffered,
@@ -77,6 +80,9 @@ func checkBuffered(o planner.Options) error {
 		if len(command) > 0 {
 			p.Add("command", "the command option is for call = \"exec\": remove it")
 		}
+		if o.Bool("persistent") {
+			p.Add("persistent", "the persistent option is for call = \"exec\": remove it")
+		}
 		if o.Expr("url") == nil {
 			p.Add("call", "an http call needs a url, e.g. url = \"http://geo.local/\" + ip")
 		}
@@ -104,7 +110,11 @@ func buildBuffered(st *planner.Stage, env operators.BuildEnv) (*flowruntime.Node
 	switch o.String("call") {
 	case "exec":
 		command, _ := o["command"].([]string)
-		b.do = &execCall{argv: command, dir: env.Dir}
+		if o.Bool("persistent") {
+			b.do = &coprocs{argv: command, dir: env.Dir}
+		} else {
+			b.do = &execCall{argv: command, dir: env.Dir}
+		}
 	case "http":
 		b.do = newHTTPCall(o)
 	default:
@@ -125,6 +135,7 @@ type Buffered struct {
 	do          caller
 	// states holds what one call needs for itself: a runner and buffers.
 	states sync.Pool
+	watch  sync.Once
 }
 
 // caller is what differs between exec and http.
@@ -139,6 +150,8 @@ type state struct {
 	enc codec.Encoder
 	dec codec.Decoder
 	buf []byte
+	// out holds the output of a persistent command's copy.
+	out []byte
 }
 
 // maxOutput bounds what one call may return.
@@ -146,6 +159,10 @@ const maxOutput = 16 << 20
 
 // Call runs the call for rec and merges its result.
 func (b *Buffered) Call(ctx context.Context, rec flowruntime.Record) (flowruntime.Record, error) {
+	if c, ok := b.do.(io.Closer); ok {
+		// What the calls keep running lives as long as their context.
+		b.watch.Do(func() { context.AfterFunc(ctx, func() { c.Close() }) })
+	}
 	s := b.states.Get().(*state)
 	defer b.states.Put(s)
 	ctx, cancel := context.WithTimeout(ctx, b.timeout)
@@ -187,6 +204,15 @@ func (b *Buffered) parse(s *state, out []byte) (any, error) {
 		return v, nil
 	}
 	return string(trimmed), nil
+}
+
+// Close stops the copies of a persistent command. They are stopped as well
+// when the context given to the calls ends.
+func (b *Buffered) Close() error {
+	if c, ok := b.do.(io.Closer); ok {
+		return c.Close()
+	}
+	return nil
 }
 
 // Concurrency is how many calls may run at once.

@@ -22,6 +22,11 @@ type M = map[string]any
 
 func caller(t *testing.T, opts M) flowruntime.Caller {
 	t.Helper()
+	return callerTB(t, opts)
+}
+
+func callerTB(t testing.TB, opts M) flowruntime.Caller {
+	t.Helper()
 	n := optest.Build(t, optest.Stage(t, "buffered", "buffered", "enrich", opts), optest.Env(nil))
 	if n.Caller == nil {
 		t.Fatal("buffered built no caller")
