@@ -256,6 +256,8 @@ func (c *VirtualClock) notifyLocked(t *task) {
 	}
 }
 
+// timerHeap orders timers by time, then by the order they were set in
+// (container/heap).
 type timerHeap []*vtimer
 
 func (h timerHeap) Len() int { return len(h) }

@@ -27,6 +27,7 @@ type StageError struct {
 	Err       error
 }
 
+// Error says which pipeline, stage and record failed, and why.
 func (e *StageError) Error() string {
 	if e.HasRecord {
 		return fmt.Sprintf("pipeline %q, stage %q, record %s:%d: %v", e.Pipeline, e.Stage, e.Source, e.Position, e.Err)
@@ -34,6 +35,7 @@ func (e *StageError) Error() string {
 	return fmt.Sprintf("pipeline %q, stage %q: %v", e.Pipeline, e.Stage, e.Err)
 }
 
+// Unwrap returns the stage's own error.
 func (e *StageError) Unwrap() error { return e.Err }
 
 // Execution is a running graph.

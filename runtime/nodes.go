@@ -17,6 +17,7 @@ type emitter struct {
 	sizes []int64
 }
 
+// Emit implements Emitter.
 func (em *emitter) Emit(ctx context.Context, recs []Record, done func()) error {
 	ex := em.ex
 	if len(recs) == 0 {
