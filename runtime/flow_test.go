@@ -83,6 +83,7 @@ func TestSlowSinkBoundsMemory(t *testing.T) {
 	g := chain(50, src, sink, pass, hold)
 	ex := run(t, g, flowruntime.Options{BatchSize: 8, NoFusion: true})
 	bound := ex.Stats().Capacity()
+	sinkEdgeFull := false
 	deadline := time.Now().Add(300 * time.Millisecond)
 	for time.Now().Before(deadline) {
 		// Read the sink first: the source can only have moved further.
@@ -91,8 +92,17 @@ func TestSlowSinkBoundsMemory(t *testing.T) {
 		if d := e - w; d > ahead.Load() {
 			ahead.Store(d)
 		}
-		if st := ex.Stats(); st.InFlight > bound {
+		st := ex.Stats()
+		if st.InFlight > bound {
 			t.Fatalf("in flight %d > bound %d", st.InFlight, bound)
+		}
+		for _, e := range st.Edges {
+			if e.Fill > int64(e.Capacity) {
+				t.Fatalf("edge %s -> %s holds %d records, capacity %d", e.From, e.To, e.Fill, e.Capacity)
+			}
+			if e.To == "sink" && e.Fill == int64(e.Capacity) {
+				sinkEdgeFull = true
+			}
 		}
 		time.Sleep(100 * time.Microsecond)
 	}
@@ -112,6 +122,9 @@ func TestSlowSinkBoundsMemory(t *testing.T) {
 	}
 	if written.Load() == 0 {
 		t.Error("nothing written")
+	}
+	if !sinkEdgeFull {
+		t.Error("the edge into the slow sink was never seen full")
 	}
 }
 
