@@ -251,6 +251,43 @@ func TestFileFollow(t *testing.T) {
 	}
 }
 
+// TestFileFollowFromEnd checks that start_at = "end" skips what the file
+// held at start and reads what is appended.
+func TestFileFollowFromEnd(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "app.log")
+	write(t, path, "old 1\nold 2\n")
+	s := build(t, "file", M{"path": path, "follow": true, "start_at": "end", "poll_interval": 5 * time.Millisecond}, optest.Env(nil))
+	ctx, cancel := context.WithCancel(context.Background())
+	var e optest.Emitter
+	done := make(chan error)
+	go func() { done <- s.Run(ctx, &e) }()
+	// The source opens the file at some point after Run starts: append
+	// until it sees a line, which must be one appended after it opened.
+	deadline := time.Now().Add(5 * time.Second)
+	for len(e.Records()) == 0 && time.Now().Before(deadline) {
+		f, err := os.OpenFile(path, os.O_APPEND|os.O_WRONLY, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		fmt.Fprint(f, "new\n")
+		f.Close()
+		time.Sleep(20 * time.Millisecond)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	recs := e.Records()
+	if len(recs) == 0 {
+		t.Fatal("no appended line was read")
+	}
+	for _, r := range recs {
+		if r.Fields["line"] != "new" || r.Meta.Position < 12 || (r.Meta.Position-12)%4 != 0 {
+			t.Errorf("record %+v, want only appended lines", r)
+		}
+	}
+}
+
 // countingReader counts the bytes read through it.
 type countingReader struct {
 	r io.Reader
