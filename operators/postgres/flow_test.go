@@ -210,8 +210,9 @@ func TestCopyMillionRowsBinary(t *testing.T) {
 	// Rusage's Maxrss also counts the image the child shared with this
 	// process before its exec (vfork), so it is only an upper bound.
 	var hwm int64
-	exited := make(chan struct{})
+	exited, polled := make(chan struct{}), make(chan struct{})
 	go func() {
+		defer close(polled)
 		tick := time.NewTicker(20 * time.Millisecond)
 		defer tick.Stop()
 		for {
@@ -227,6 +228,7 @@ func TestCopyMillionRowsBinary(t *testing.T) {
 	}()
 	err := cmd.Wait()
 	close(exited)
+	<-polled
 	if err != nil {
 		t.Fatalf("flowrun run: %v\n%s", err, stderr.String())
 	}

@@ -240,9 +240,9 @@ func (s *Sink) write(ctx context.Context, recs []flowruntime.Record) (err error)
 			return fmt.Errorf("copy: %w", err)
 		}
 	} else {
-		per := max(1, min(len(rows), maxParams/len(s.columns), 1000))
-		for i := 0; i < len(rows); i += per {
-			chunk := rows[i:min(i+per, len(rows))]
+		for i := 0; i < len(rows); {
+			chunk := rows[i : i+s.chunk(len(rows)-i)]
+			i += len(chunk)
 			args := make([]any, 0, len(chunk)*len(s.columns))
 			for _, r := range chunk {
 				args = append(args, r...)
@@ -452,6 +452,22 @@ func appendKey(dst []byte, v any) []byte {
 		dst = fmt.Appendf(append(dst, 'v'), "%T:%v", x, x)
 	}
 	return append(dst, 0)
+}
+
+// maxRowsPerInsert bounds the rows of one INSERT statement.
+const maxRowsPerInsert = 1024
+
+// chunk returns how many of n rows the next INSERT statement carries: the
+// largest power of two not above n, the parameter limit or
+// maxRowsPerInsert. Statements of a few sizes only are prepared and cached,
+// whatever the sizes of the batches.
+func (s *Sink) chunk(n int) int {
+	limit := min(n, maxParams/len(s.columns), maxRowsPerInsert)
+	size := 1
+	for size*2 <= limit {
+		size *= 2
+	}
+	return size
 }
 
 // insert returns the INSERT statement of n rows.

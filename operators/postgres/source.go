@@ -29,7 +29,7 @@ var sourceKind = &operators.Kind{
 			{Name: "query", Type: planner.String, Required: true,
 				Doc: "A SELECT (or WITH ... SELECT) without ORDER BY, LIMIT or OFFSET; it becomes a subquery that the source orders by key and cuts into pages. Its columns become the record's fields."},
 			{Name: "key", Type: planner.String, Required: true,
-				Doc: "The column of the query that orders the rows and resumes a page after the previous one; its values must be unique and not null (rows with a null key are never read). Index it. In follow mode it must grow with each new row, like a serial id."},
+				Doc: "The column of the query that orders the rows and resumes a page after the previous one; its values must be unique and not null (rows with a null key are never read). Index it. In follow mode it must grow with each new row, like a serial id; a row committed after a row with a greater key was read (concurrent inserts) is missed."},
 			{Name: "batch_size", Type: planner.Int, Default: int64(500),
 				Doc: "The rows fetched per page. A page is fetched only once the pipeline has taken the previous one, so at most one page waits outside the pipeline."},
 			{Name: "follow", Type: planner.Bool, Default: false,
