@@ -18,6 +18,7 @@ import (
 	"github.com/flowrun/flowrun/operators/all"
 	"github.com/flowrun/flowrun/operators/internal/optest"
 	"github.com/flowrun/flowrun/operators/sink"
+	"github.com/flowrun/flowrun/planner"
 	flowruntime "github.com/flowrun/flowrun/runtime"
 )
 
@@ -37,7 +38,12 @@ type pipe struct {
 // sinks), starts it and stops it at the end of the test.
 func startFlow(t testing.TB, src string, sinks map[string]flowruntime.Sink) *pipe {
 	t.Helper()
-	p := optest.Plan(t, src, "p")
+	return startPlanned(t, optest.Plan(t, src, "p"), sinks)
+}
+
+// startPlanned builds and starts a planned pipeline.
+func startPlanned(t testing.TB, p *planner.Pipeline, sinks map[string]flowruntime.Sink) *pipe {
+	t.Helper()
 	env := operators.BuildEnv{Clock: flowruntime.RealClock{}, Logger: testLogger(t)}
 	g, err := all.Registry().BuildGraph(p, env)
 	if err != nil {

@@ -1,6 +1,7 @@
 package web
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -187,8 +188,15 @@ func (s *WebSocketSource) session(ctx context.Context, out flowruntime.Emitter) 
 // each into records.
 func (s *WebSocketSource) readLoop(ctx context.Context, conn *websocket.Conn, reads chan<- read) {
 	var dec codec.Decoder
+	// buf is reused: the decoder copies what it keeps.
+	var buf bytes.Buffer
 	for {
-		typ, data, err := conn.Read(ctx)
+		typ, r, err := conn.Reader(ctx)
+		if err == nil {
+			buf.Reset()
+			_, err = buf.ReadFrom(r)
+		}
+		data := buf.Bytes()
 		if err != nil {
 			if st := websocket.CloseStatus(err); st != -1 {
 				err = fmt.Errorf("server closed the connection (%d)", st)
