@@ -15,11 +15,14 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 
+	"github.com/flowrun/flowrun/lang"
+	"github.com/flowrun/flowrun/lang/ast"
 	"github.com/flowrun/flowrun/operators"
 	"github.com/flowrun/flowrun/operators/all"
 	"github.com/flowrun/flowrun/operators/internal/optest"
 	"github.com/flowrun/flowrun/operators/postgres"
 	"github.com/flowrun/flowrun/operators/postgres/pgtest"
+	"github.com/flowrun/flowrun/planner"
 	flowruntime "github.com/flowrun/flowrun/runtime"
 )
 
@@ -444,4 +447,49 @@ func vmHWM(pid int) int64 {
 		}
 	}
 	return 0
+}
+
+// TestDBExportExample runs pipelines/db_export.flow against a private
+// server, its dsn given as a --var would be, and checks the CSV it writes.
+func TestDBExportExample(t *testing.T) {
+	srv := pgtest.Start(t)
+	srv.Exec(t, `CREATE TABLE orders (id bigint PRIMARY KEY, customer text NOT NULL, amount numeric(10,2) NOT NULL);
+INSERT INTO orders SELECT g, 'c' || (g % 7), CASE WHEN g % 4 = 0 THEN 0 ELSE g * 1.5 END FROM generate_series(1, 2000) g;`)
+	src, err := os.ReadFile("../../pipelines/db_export.flow")
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, diags := lang.Parse("db_export.flow", src)
+	if diags.HasErrors() {
+		t.Fatal(diags)
+	}
+	plan, diags := planner.Build([]*ast.File{f}, all.Registry(), map[string]string{"dsn": srv.DSN()})
+	if diags.HasErrors() {
+		t.Fatal(diags)
+	}
+	dir := t.TempDir()
+	g, err := all.Registry().BuildGraph(plan.Pipelines[0], operators.BuildEnv{Clock: flowruntime.RealClock{}, Logger: hclog.NewNullLogger(), Dir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	ex, err := flowruntime.Start(ctx, g, flowruntime.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := ex.Wait(); err != nil {
+		t.Fatal(err)
+	}
+	out, err := os.ReadFile(filepath.Join(dir, "out/orders.csv"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSpace(string(out)), "\n")
+	if lines[0] != "amount,customer,id" || len(lines) != 1+1500 {
+		t.Fatalf("CSV has header %q and %d rows, want amount,customer,id and 1500 paid orders", lines[0], len(lines)-1)
+	}
+	if lines[1] != "1.5,c1,1" || lines[1500] != "2998.5,c4,1999" {
+		t.Errorf("first and last rows %q and %q, want 1.5,c1,1 and 2998.5,c4,1999", lines[1], lines[1500])
+	}
 }
