@@ -39,6 +39,10 @@ type BuildEnv struct {
 	Stdout io.Writer
 	// Dir resolves relative file paths; "" means the working directory.
 	Dir string
+	// Resume is true when the pipeline continues an earlier run of itself
+	// (a hot reload hands it over): sinks keep what that run wrote, so a
+	// file sink appends instead of truncating.
+	Resume bool
 }
 
 // Path resolves a file path option against Dir.

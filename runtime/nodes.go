@@ -47,32 +47,40 @@ func (em *emitter) Emit(ctx context.Context, recs []Record, done func()) error {
 			stop()
 		}
 	}()
+	// Once part of the unit is sent, a graceful stop lets the rest follow
+	// (what is sent drains, so credit comes back): the unit is then either
+	// wholly sent or not at all, and the source's checkpoint stays exact.
+	// Only Kill or a failure (runCtx) interrupts a unit under way.
+	waitCtx := ex.srcCtx
 	for i := 0; i < len(recs); {
 		want := min(len(recs)-i, ex.batchSize)
 		n := em.e.tryReserve(want)
 		for n == 0 {
-			if err := ctx.Err(); err != nil {
+			if i == 0 {
+				if err := ctx.Err(); err != nil {
+					return err
+				}
+			}
+			if err := waitCtx.Err(); err != nil {
 				return err
 			}
-			if err := ex.srcCtx.Err(); err != nil {
-				return err
-			}
-			if stop == nil && ctx.Done() != ex.srcCtx.Done() {
+			if stop == nil && i == 0 && ctx.Done() != ex.srcCtx.Done() {
 				stop = context.AfterFunc(ctx, t.notify)
 			}
-			t.park(ex.srcCtx, nil)
+			t.park(waitCtx, nil)
 			n = em.e.tryReserve(want)
 			if n > 0 {
 				t.rewake()
 			}
 		}
+		waitCtx = ex.opCtx
 		b := ex.pool.get()
 		b.recs = append(b.recs, recs[i:i+n]...)
 		if a != nil {
 			a.refs.Add(1)
 			b.acks = append(b.acks, a)
 		}
-		if err := ex.pushBytes(ex.srcCtx, t, em.e, b, &em.sizes); err != nil {
+		if err := ex.pushBytes(waitCtx, t, em.e, b, &em.sizes); err != nil {
 			return err
 		}
 		em.n.emitted.Add(int64(n))

@@ -66,7 +66,10 @@ type Emitter interface {
 	//
 	// Emit copies the records out of recs before it returns. When it returns
 	// an error, part of recs may have been sent already; done is then never
-	// called (the records count as not delivered). done runs on a runtime
+	// called (the records count as not delivered). A graceful stop
+	// (Execution.Stop) never cuts a call short once part of recs is sent:
+	// the call then sends the rest, so after a graceful stop every call
+	// either sent all of its records or none. done runs on a runtime
 	// goroutine: it must be quick and must not call Emit. Emit may be called
 	// from several goroutines; calls are serialized.
 	Emit(ctx context.Context, recs []Record, done func()) error
@@ -77,6 +80,15 @@ type Emitter interface {
 type Checkpointer interface {
 	// Checkpoint returns the source's position as a JSON-encodable value.
 	Checkpoint() any
+}
+
+// Resumer is implemented by sources that can continue where an earlier run
+// of the same source stopped. Whoever builds the graph calls Resume, before
+// the execution starts, with a value that source's Checkpoint returned; the
+// source then skips everything before it. A checkpoint it cannot use (of
+// another shape) is an error.
+type Resumer interface {
+	Resume(checkpoint any) error
 }
 
 // Processor handles one record at a time: filter, map, take, skip, dedupe,

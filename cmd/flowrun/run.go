@@ -8,31 +8,34 @@ import (
 	"io"
 	"os"
 	"os/signal"
-	"path/filepath"
 	"sync"
 	"syscall"
 
 	"github.com/hashicorp/go-hclog"
 
 	"github.com/flowrun/flowrun/lang/diag"
-	"github.com/flowrun/flowrun/operators"
 	"github.com/flowrun/flowrun/operators/all"
+	"github.com/flowrun/flowrun/operators/supervisor"
 	"github.com/flowrun/flowrun/planner"
-	flowruntime "github.com/flowrun/flowrun/runtime"
 )
 
 // cmdRun is `flowrun run`: it plans every pipeline found and runs them all
 // until their sources end. The first SIGINT or SIGTERM stops the sources and
-// drains what is in flight; a second one stops at once.
+// drains what is in flight; a second one stops at once. SIGHUP, and with
+// --watch any change to the files, reloads them: an invalid edit is
+// reported and changes nothing; a valid one is applied pipeline by pipeline
+// (see docs/reload.md). With --watch the command keeps running, watching,
+// after every pipeline has finished.
 func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("run", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	vars := varFlags{}
 	fs.Var(vars, "var", "set a variable: `name=value` (repeatable)")
+	watch := fs.Bool("watch", false, "reload when a .flow file changes, is added or is removed")
 	logLevel := fs.String("log-level", "info", "log level: trace, debug, info, warn, error")
 	logFormat := fs.String("log-format", "text", "log format: text or json")
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: flowrun run [--var k=v] [--log-level L] [--log-format text|json] FILE|DIR...")
+		fmt.Fprintln(stderr, "usage: flowrun run [--watch] [--var k=v] [--log-level L] [--log-format text|json] FILE|DIR...")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
@@ -57,130 +60,120 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		_ = diag.WriteText(stderr, diags, sources)
 		return exitFail
 	}
+	errOut := &lockedWriter{w: stderr}
 	logger := hclog.New(&hclog.LoggerOptions{
 		Name:       "flowrun",
 		Level:      level,
 		JSONFormat: *logFormat == "json",
-		Output:     stderr,
+		Output:     errOut,
 	})
-	if err := runPlan(ctx, plan, logger, &lockedWriter{w: stdout}); err != nil {
+	sup := supervisor.New(supervisor.Config{
+		Registry: all.Registry(),
+		Logger:   logger,
+		Stdin:    os.Stdin,
+		Stdout:   &lockedWriter{w: stdout},
+		Load:     reloader(fs.Args(), vars, errOut, logger),
+	})
+	if err := runSupervised(ctx, sup, plan, fs.Args(), *watch, logger); err != nil {
 		logger.Error("run failed", "error", err)
 		return exitFail
 	}
 	return exitOK
 }
 
-// runPlan starts every pipeline of plan and waits for all of them to finish.
-func runPlan(ctx context.Context, plan *planner.Plan, logger hclog.Logger, stdout io.Writer) error {
-	if len(plan.Pipelines) == 0 {
-		return errors.New("no pipeline to run")
+// reloader returns the supervisor's Load: it loads and plans the files
+// again and, when they are invalid, writes the diagnostics as validate does.
+func reloader(args []string, vars map[string]string, stderr io.Writer, logger hclog.Logger) func() (*planner.Plan, bool) {
+	return func() (*planner.Plan, bool) {
+		plan, sources, diags, err := loadPlan(args, vars)
+		if err != nil {
+			logger.Error("reload: cannot load the files", "error", err)
+			return nil, false
+		}
+		if diags.HasErrors() {
+			logger.Error("reload rejected: the files are invalid; the running pipelines keep running")
+			_ = diag.WriteText(stderr, diags, sources)
+			return nil, false
+		}
+		return plan, true
 	}
+}
+
+// runSupervised runs plan under sup until its pipelines have all finished
+// (without watch) or a signal stops it, reloading on SIGHUP and, with
+// watch, on changes to the files of args.
+func runSupervised(ctx context.Context, sup *supervisor.Supervisor, plan *planner.Plan, args []string, watch bool, logger hclog.Logger) error {
 	signals := make(chan os.Signal, 2)
 	signal.Notify(signals, os.Interrupt, syscall.SIGTERM)
 	defer signal.Stop(signals)
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
 
-	reg := all.Registry()
-	var execs []*flowruntime.Execution
-	var graphs []*flowruntime.Graph
-	for _, p := range plan.Pipelines {
-		env := operators.BuildEnv{
-			Clock:  flowruntime.RealClock{},
-			Logger: logger.Named(p.Name),
-			Stdin:  os.Stdin,
-			Stdout: stdout,
-			Dir:    filepath.Dir(p.Range.Filename),
-		}
-		g, err := reg.BuildGraph(p, env)
-		graphs = append(graphs, g)
-		if err == nil {
-			var exec *flowruntime.Execution
-			exec, err = flowruntime.Start(ctx, g, flowruntime.Options{Logger: logger.Named(p.Name)})
-			execs = append(execs, exec)
-		}
+	if err := sup.Start(plan); err != nil {
+		return err
+	}
+	var followed <-chan struct{}
+	if watch {
+		w, err := supervisor.NewWatcher(args, supervisor.DefaultDebounce, logger.Named("watch"))
 		if err != nil {
-			for _, e := range execs[:len(execs)-1] {
-				e.Kill()
-			}
+			sup.Stop()
+			_ = sup.Wait()
 			return err
 		}
-		logger.Info("pipeline started", "pipeline", p.Name, "stages", len(p.Stages), "bound_records", p.Bound.Records)
+		defer func() {
+			_ = w.Close()
+			<-followed
+		}()
+		followed = sup.Follow(w)
+		logger.Info("watching for changes", "paths", args)
 	}
 
-	done := make(chan struct{})
-	var errs []error
-	go func() {
-		defer close(done)
-		for i, e := range execs {
-			if err := e.Wait(); err != nil {
-				errs = append(errs, err)
-			}
-			st := e.Stats()
-			logCheckpoints(logger.Named(st.Pipeline), graphs[i])
-			logger.Info("pipeline finished", "pipeline", st.Pipeline, "records_in", sourceRecords(st), "records_out", sinkRecords(st))
-		}
-	}()
-	stopAll := func() {
-		for _, e := range execs {
-			e.Stop()
-		}
+	var reloads sync.WaitGroup
+	defer reloads.Wait()
+	finished := make(chan error, 1)
+	var waitOnce sync.Once
+	stop := func() {
+		sup.Stop()
+		waitOnce.Do(func() { go func() { finished <- sup.Wait() }() })
 	}
 	stopping := false
+	done := ctx.Done()
 	for {
+		var idle <-chan struct{}
+		if !watch && !stopping {
+			idle = sup.Idle()
+		}
 		select {
+		case err := <-finished:
+			return err
+		case <-idle:
+			stopping = true
+			stop()
 		case <-done:
-			return errors.Join(errs...)
-		case <-ctx.Done():
-			stopAll()
-			ctx = context.Background()
+			done = nil
+			stopping = true
+			stop()
+		case <-hup:
+			logger.Info("SIGHUP: reloading")
+			reloads.Add(1)
+			go func() {
+				defer reloads.Done()
+				if err := sup.Reload(); err != nil && !errors.Is(err, supervisor.ErrStopped) {
+					logger.Error("reload failed", "error", err)
+				}
+			}()
 		case sig := <-signals:
 			if stopping {
 				logger.Warn("second signal: stopping at once", "signal", sig.String())
-				for _, e := range execs {
-					e.Kill()
-				}
+				sup.Kill()
 				continue
 			}
 			stopping = true
 			logger.Info("signal: stopping sources and draining", "signal", sig.String())
-			stopAll()
+			stop()
 		}
 	}
-}
-
-// logCheckpoints logs where each source that keeps a checkpoint stopped:
-// every record before it is finished.
-func logCheckpoints(logger hclog.Logger, g *flowruntime.Graph) {
-	for _, n := range g.Nodes {
-		if cp, ok := n.Source.(flowruntime.Checkpointer); ok {
-			logger.Info("source checkpoint", "stage", n.Name, "checkpoint", cp.Checkpoint())
-		}
-	}
-}
-
-// sourceRecords sums what the execution's sources emitted.
-func sourceRecords(st flowruntime.Stats) int64 {
-	var n int64
-	for _, ns := range st.Nodes {
-		if ns.In == 0 {
-			n += ns.Out
-		}
-	}
-	return n
-}
-
-// sinkRecords sums what the execution's sinks wrote.
-func sinkRecords(st flowruntime.Stats) int64 {
-	outputs := make(map[string]bool)
-	for _, e := range st.Edges {
-		outputs[e.From] = true
-	}
-	var n int64
-	for _, ns := range st.Nodes {
-		if !outputs[ns.Name] {
-			n += ns.Out
-		}
-	}
-	return n
 }
 
 // lockedWriter serialises writes from the stdout sinks of several

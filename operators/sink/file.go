@@ -42,7 +42,7 @@ var fileKind = &operators.Kind{
 		columns, _ := st.Options["columns"].([]string)
 		f := &File{
 			path:   env.Path(st.Options.String("path")),
-			append: st.Options.Bool("append"),
+			append: st.Options.Bool("append") || env.Resume,
 			sync:   st.Options.Bool("sync"),
 			line:   lineEncoder{codec: st.Options.String("codec"), columns: columns},
 		}

@@ -67,6 +67,8 @@ type File struct {
 	follow  bool
 	atEnd   bool
 	poll    time.Duration
+	// resume holds, per file, the offset a resumed run starts at.
+	resume map[string]int64
 }
 
 // tailed is a followed file.
@@ -125,7 +127,11 @@ func (f *File) readAll(ctx context.Context, out flowruntime.Emitter, path string
 		return prev, fmt.Errorf("open: %w", err)
 	}
 	defer fh.Close()
-	r := f.newReader(fh, path, 0)
+	off, err := f.startAt(fh, path, false)
+	if err != nil {
+		return prev, err
+	}
+	r := f.newReader(fh, path, off)
 	if prev != nil {
 		r.carryFrom(prev)
 	}
@@ -159,12 +165,10 @@ func (f *File) tail(ctx context.Context, out flowruntime.Emitter, initial []stri
 			fh.Close()
 			return fmt.Errorf("stat: %w", err)
 		}
-		var off int64
-		if atEnd {
-			if off, err = fh.Seek(0, io.SeekEnd); err != nil {
-				fh.Close()
-				return fmt.Errorf("seek: %w", err)
-			}
+		off, err := f.startAt(fh, path, atEnd)
+		if err != nil {
+			fh.Close()
+			return err
 		}
 		files[path] = &tailed{path: path, f: fh, info: info, r: f.newReader(fh, path, off)}
 		return nil

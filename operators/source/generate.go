@@ -52,6 +52,9 @@ type Generate struct {
 	clock    flowruntime.Clock
 	run      expression.Runner
 	env      map[string]any
+	// start is the first seq; done tracks how far the sequence is finished.
+	start int64
+	done  seqCheckpoint
 }
 
 // Run generates count records, or until ctx ends when count is 0.
@@ -60,11 +63,12 @@ func (g *Generate) Run(ctx context.Context, out flowruntime.Emitter) error {
 	if g.interval > 0 {
 		size = 1
 	}
-	for seq := int64(0); g.count == 0 || seq < g.count; {
+	done := g.done.reset(g.start)
+	for seq := g.start; g.count == 0 || seq < g.count; {
 		if ctx.Err() != nil {
 			return nil
 		}
-		if g.interval > 0 && seq > 0 {
+		if g.interval > 0 && seq > g.start {
 			if err := g.clock.Sleep(ctx, g.interval); err != nil {
 				return nil
 			}
@@ -86,7 +90,7 @@ func (g *Generate) Run(ctx context.Context, out flowruntime.Emitter) error {
 			}
 			seq++
 		}
-		if err := out.Emit(ctx, batch, nil); err != nil {
+		if err := out.Emit(ctx, batch, done.Track(seq)); err != nil {
 			if ctx.Err() != nil {
 				return nil
 			}

@@ -1,0 +1,495 @@
+package supervisor
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"path/filepath"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+
+	"github.com/flowrun/flowrun/operators"
+	"github.com/flowrun/flowrun/planner"
+	flowruntime "github.com/flowrun/flowrun/runtime"
+)
+
+// ErrStopped is returned by Apply and Reload once Stop or Kill was called.
+var ErrStopped = errors.New("supervisor stopped")
+
+// Config is what a Supervisor needs to build and run pipelines.
+type Config struct {
+	// Registry builds runtime graphs from planned pipelines.
+	Registry *operators.Registry
+	// Logger receives one line per pipeline and reload; nil logs nothing.
+	Logger hclog.Logger
+	// Stdin and Stdout are given to the stdin source and the stdout sink.
+	Stdin  io.Reader
+	Stdout io.Writer
+	// Clock is the pipelines' time; nil is the real clock.
+	Clock flowruntime.Clock
+	// Load parses and plans the files again, for Reload. It returns the
+	// plan, or ok = false once it has reported why there is none (the
+	// diagnostics of an invalid edit, a file that cannot be read).
+	Load func() (plan *planner.Plan, ok bool)
+}
+
+// Supervisor runs the pipelines of a plan and applies new plans to them.
+// Its methods may be called from several goroutines; Apply and Reload are
+// serialized.
+type Supervisor struct {
+	cfg Config
+	log hclog.Logger
+
+	// apply serializes Apply and Reload; plan belongs to it, and runs is
+	// written only while holding it (and mu).
+	apply sync.Mutex
+	plan  *planner.Plan
+
+	// mu guards runs and what the signal path and the waiters touch.
+	mu      sync.Mutex
+	runs    map[string]*run
+	stopped bool
+	killed  bool
+	live    map[*run]bool
+	busy    int
+	idle    chan struct{}
+	errs    []error
+
+	wg sync.WaitGroup
+}
+
+// run is one execution of one version of a pipeline.
+type run struct {
+	name     string
+	pipeline *planner.Pipeline
+	graph    *flowruntime.Graph
+	exec     *flowruntime.Execution
+	// finished is closed once the execution has ended and its end is
+	// logged and counted; err is then its error.
+	finished chan struct{}
+	err      error
+	// handover is set when the supervisor stopped it to replace or remove
+	// it: its end is then logged by the reload, not as a finish.
+	handover bool
+}
+
+// New returns a supervisor that runs nothing yet.
+func New(cfg Config) *Supervisor {
+	log := cfg.Logger
+	if log == nil {
+		log = hclog.NewNullLogger()
+	}
+	if cfg.Clock == nil {
+		cfg.Clock = flowruntime.RealClock{}
+	}
+	idle := make(chan struct{})
+	close(idle)
+	return &Supervisor{cfg: cfg, log: log, runs: map[string]*run{}, live: map[*run]bool{}, idle: idle}
+}
+
+// Report says what Apply did.
+type Report struct {
+	// Changes is the diff of the new plan against the running one.
+	Changes planner.Changes
+	// Handover is, per changed or removed pipeline, how long it took from
+	// stopping the old version to the new one running (or the old one
+	// drained, for a removed pipeline).
+	Handover map[string]time.Duration
+	// Took is how long the whole Apply took.
+	Took time.Duration
+}
+
+// Start runs every pipeline of plan. It is Apply on a supervisor that runs
+// nothing, except that when a pipeline fails to start the others are
+// killed and the error returned.
+func (s *Supervisor) Start(plan *planner.Plan) error {
+	if plan == nil || len(plan.Pipelines) == 0 {
+		return errors.New("no pipeline to run")
+	}
+	if _, err := s.Apply(plan); err != nil {
+		s.Kill()
+		s.wg.Wait()
+		return err
+	}
+	return nil
+}
+
+// Reload loads the files again with Config.Load and applies the plan. When
+// Load reports no plan (an invalid edit), nothing changes: the running
+// pipelines keep running untouched, and Reload returns nil.
+func (s *Supervisor) Reload() error {
+	if s.cfg.Load == nil {
+		return errors.New("supervisor: no Load function to reload with")
+	}
+	s.apply.Lock()
+	defer s.apply.Unlock()
+	if s.isStopped() {
+		return ErrStopped
+	}
+	plan, ok := s.cfg.Load()
+	if !ok {
+		s.log.Warn("reload rejected: the running pipelines keep running unchanged")
+		return nil
+	}
+	_, err := s.applyLocked(plan)
+	return err
+}
+
+// Apply diffs plan against the running plan and applies the difference:
+// unchanged pipelines keep running untouched, removed ones drain and stop,
+// added ones start, and each changed one hands over: its sources stop at a
+// checkpoint, what is in flight drains to its sinks, and the new version
+// starts from that checkpoint with sinks that append. Pipelines change
+// concurrently. The error joins the pipelines that could not start.
+func (s *Supervisor) Apply(plan *planner.Plan) (Report, error) {
+	s.apply.Lock()
+	defer s.apply.Unlock()
+	return s.applyLocked(plan)
+}
+
+func (s *Supervisor) applyLocked(plan *planner.Plan) (Report, error) {
+	if plan == nil {
+		return Report{}, errors.New("supervisor: nil plan")
+	}
+	if !s.acquire() {
+		return Report{}, ErrStopped
+	}
+	defer s.release()
+	begin := time.Now()
+	initial := s.plan == nil
+	rep := Report{Changes: planner.Diff(s.plan, plan), Handover: map[string]time.Duration{}}
+
+	type outcome struct {
+		name string
+		run  *run // the run now in place, nil when none
+		took time.Duration
+		err  error
+	}
+	results := make([]outcome, len(rep.Changes.Pipelines))
+	var wg sync.WaitGroup
+	for i, pc := range rep.Changes.Pipelines {
+		old := s.runs[pc.Name]
+		results[i] = outcome{name: pc.Name, run: old}
+		if pc.Change == planner.Unchanged && old != nil {
+			continue
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			t0 := time.Now()
+			var checkpoints map[string]any
+			if old != nil {
+				s.drain(old)
+				if pc.Change == planner.Changed {
+					checkpoints = s.checkpoints(old, pc.New)
+				}
+			}
+			var r *run
+			var err error
+			if pc.Change != planner.Removed {
+				r, err = s.start(pc.New, checkpoints, pc.Change == planner.Changed)
+			}
+			results[i] = outcome{name: pc.Name, run: r, took: time.Since(t0), err: err}
+		}()
+	}
+	wg.Wait()
+
+	var errs []error
+	s.mu.Lock()
+	for i, pc := range rep.Changes.Pipelines {
+		res := results[i]
+		if res.run != nil {
+			s.runs[res.name] = res.run
+		} else {
+			delete(s.runs, res.name)
+		}
+		if pc.Change != planner.Unchanged {
+			rep.Handover[pc.Name] = res.took
+		}
+		if res.err != nil {
+			errs = append(errs, res.err)
+		}
+	}
+	s.mu.Unlock()
+	s.plan = plan
+	rep.Took = time.Since(begin)
+	s.logReport(rep, initial)
+	return rep, errors.Join(errs...)
+}
+
+// logReport logs one line per pipeline.
+func (s *Supervisor) logReport(rep Report, initial bool) {
+	for _, pc := range rep.Changes.Pipelines {
+		args := []any{"pipeline", pc.Name}
+		if initial {
+			s.log.Info("pipeline started", "pipeline", pc.Name, "stages", len(pc.New.Stages), "bound_records", pc.New.Bound.Records)
+			continue
+		}
+		if d, ok := rep.Handover[pc.Name]; ok {
+			args = append(args, "took", d.Round(time.Microsecond).String())
+		}
+		switch pc.Change {
+		case planner.Changed:
+			args = append(args, "stages", pc.Summary())
+			s.log.Info("pipeline changed: handed over", args...)
+		case planner.Added:
+			s.log.Info("pipeline added: started", args...)
+		case planner.Removed:
+			s.log.Info("pipeline removed: drained and stopped", args...)
+		default:
+			s.log.Info("pipeline unchanged: left running", args...)
+		}
+	}
+	s.log.Debug("plan applied", "took", rep.Took.Round(time.Microsecond).String())
+}
+
+// drain stops r gracefully and waits until it has ended.
+func (s *Supervisor) drain(r *run) {
+	s.mu.Lock()
+	r.handover = true
+	s.mu.Unlock()
+	r.exec.Stop()
+	<-r.finished
+	if r.err != nil {
+		s.log.Warn("old version had failed", "pipeline", r.name, "error", r.err)
+	}
+}
+
+// checkpoints collects, from the ended run r, the checkpoint of every
+// source that the new version keeps under the same name and kind.
+func (s *Supervisor) checkpoints(r *run, next *planner.Pipeline) map[string]any {
+	out := map[string]any{}
+	for _, n := range r.graph.Nodes {
+		cp, ok := n.Source.(flowruntime.Checkpointer)
+		if !ok {
+			continue
+		}
+		was, now := r.pipeline.Stage(n.Name), next.Stage(n.Name)
+		if was == nil || now == nil || was.Kind != now.Kind || now.Block != "source" {
+			continue
+		}
+		out[n.Name] = cp.Checkpoint()
+	}
+	return out
+}
+
+// start builds p and starts it; each source named in checkpoints resumes
+// from its checkpoint; resume also makes sinks keep what was written.
+func (s *Supervisor) start(p *planner.Pipeline, checkpoints map[string]any, resume bool) (*run, error) {
+	log := s.log.Named(p.Name)
+	env := operators.BuildEnv{
+		Clock:  s.cfg.Clock,
+		Logger: log,
+		Stdin:  s.cfg.Stdin,
+		Stdout: s.cfg.Stdout,
+		Dir:    filepath.Dir(p.Range.Filename),
+		Resume: resume,
+	}
+	g, err := s.cfg.Registry.BuildGraph(p, env)
+	if err != nil {
+		return nil, fmt.Errorf("pipeline %q: %w", p.Name, err)
+	}
+	for _, n := range g.Nodes {
+		cp, ok := checkpoints[n.Name]
+		if !ok {
+			continue
+		}
+		rs, ok := n.Source.(flowruntime.Resumer)
+		if !ok {
+			log.Warn("source cannot resume: it starts afresh", "stage", n.Name)
+			continue
+		}
+		if err := rs.Resume(cp); err != nil {
+			return nil, fmt.Errorf("pipeline %q: %w", p.Name, err)
+		}
+		log.Debug("source resumes", "stage", n.Name, "checkpoint", cp)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.stopped {
+		return nil, ErrStopped
+	}
+	exec, err := flowruntime.Start(context.Background(), g, flowruntime.Options{Clock: s.cfg.Clock, Logger: log})
+	if err != nil {
+		return nil, fmt.Errorf("pipeline %q: %w", p.Name, err)
+	}
+	r := &run{name: p.Name, pipeline: p, graph: g, exec: exec, finished: make(chan struct{})}
+	s.live[r] = true
+	s.acquireLocked()
+	s.wg.Add(1)
+	go s.wait(r)
+	return r, nil
+}
+
+// wait waits for r to end, logs and counts its end.
+func (s *Supervisor) wait(r *run) {
+	defer s.wg.Done()
+	err := r.exec.Wait()
+	st := r.exec.Stats()
+	log := s.log.Named(r.name)
+	s.mu.Lock()
+	handover, killed := r.handover, s.killed
+	s.mu.Unlock()
+	// Where each source that keeps a checkpoint stopped: every record
+	// before it is finished.
+	for _, n := range r.graph.Nodes {
+		if cp, ok := n.Source.(flowruntime.Checkpointer); ok {
+			if handover {
+				log.Debug("source checkpoint", "stage", n.Name, "checkpoint", cp.Checkpoint())
+			} else {
+				log.Info("source checkpoint", "stage", n.Name, "checkpoint", cp.Checkpoint())
+			}
+		}
+	}
+	args := []any{"pipeline", r.name, "records_in", SourceRecords(st), "records_out", SinkRecords(st)}
+	if handover {
+		log.Debug("old version ended", args...)
+	} else {
+		log.Info("pipeline finished", args...)
+	}
+	r.err = err
+	s.mu.Lock()
+	delete(s.live, r)
+	if err != nil && !(killed && errors.Is(err, flowruntime.ErrKilled)) {
+		s.errs = append(s.errs, err)
+	}
+	s.mu.Unlock()
+	close(r.finished)
+	s.release()
+}
+
+// acquire counts an Apply as work in progress, or returns false once
+// stopped.
+func (s *Supervisor) acquire() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.stopped {
+		return false
+	}
+	s.acquireLocked()
+	return true
+}
+
+func (s *Supervisor) acquireLocked() {
+	if s.busy == 0 {
+		s.idle = make(chan struct{})
+	}
+	s.busy++
+}
+
+func (s *Supervisor) release() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.busy--
+	if s.busy == 0 {
+		close(s.idle)
+	}
+}
+
+func (s *Supervisor) isStopped() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.stopped
+}
+
+// Idle returns a channel closed when no pipeline is running and no Apply is
+// under way. A later Apply may start pipelines again: call Idle again then.
+func (s *Supervisor) Idle() <-chan struct{} {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.idle
+}
+
+// Stop stops every pipeline gracefully (sources stop at a checkpoint, what
+// is in flight drains, sinks close) and refuses later Applies. It does not
+// wait; use Wait.
+func (s *Supervisor) Stop() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.stopped = true
+	for r := range s.live {
+		r.exec.Stop()
+	}
+}
+
+// Kill stops every pipeline at once, abandoning what is in flight.
+func (s *Supervisor) Kill() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.stopped, s.killed = true, true
+	for r := range s.live {
+		r.exec.Kill()
+	}
+}
+
+// Wait waits until every pipeline has ended (after they all finish, or
+// after Stop or Kill) and no Apply is under way, and returns the errors of
+// the executions that failed.
+func (s *Supervisor) Wait() error {
+	<-s.Idle()
+	s.apply.Lock()
+	s.apply.Unlock()
+	s.wg.Wait()
+	return s.Err()
+}
+
+// Err returns the errors of the executions that failed so far, joined.
+func (s *Supervisor) Err() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return errors.Join(s.errs...)
+}
+
+// Pipelines returns the names of the pipelines in place, sorted.
+func (s *Supervisor) Pipelines() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	names := make([]string, 0, len(s.runs))
+	for n := range s.runs {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return names
+}
+
+// Stats returns the counters of the running version of the pipeline named
+// name, and false when there is none.
+func (s *Supervisor) Stats(name string) (flowruntime.Stats, bool) {
+	s.mu.Lock()
+	r := s.runs[name]
+	s.mu.Unlock()
+	if r == nil {
+		return flowruntime.Stats{}, false
+	}
+	return r.exec.Stats(), true
+}
+
+// SourceRecords sums what an execution's sources emitted.
+func SourceRecords(st flowruntime.Stats) int64 {
+	var n int64
+	for _, ns := range st.Nodes {
+		if ns.In == 0 {
+			n += ns.Out
+		}
+	}
+	return n
+}
+
+// SinkRecords sums what an execution's sinks wrote.
+func SinkRecords(st flowruntime.Stats) int64 {
+	outputs := make(map[string]bool)
+	for _, e := range st.Edges {
+		outputs[e.From] = true
+	}
+	var n int64
+	for _, ns := range st.Nodes {
+		if !outputs[ns.Name] {
+			n += ns.Out
+		}
+	}
+	return n
+}
