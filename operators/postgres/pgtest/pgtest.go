@@ -219,7 +219,9 @@ func (s *Server) Log() string {
 }
 
 // Restart stops the server (fast shutdown: open connections are closed)
-// and starts it again on the same port and data directory.
+// and starts it again on the same port and data directory. Like Stop and
+// Start, it fails the test that started the server: call it from that
+// test's goroutine.
 func (s *Server) Restart() {
 	s.t.Helper()
 	if err := s.stop(); err != nil {
