@@ -1,0 +1,87 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+)
+
+// The benchmarks below run the bench/workloads pipelines in process, through
+// the same code as `flowrun run`, with one op per input record: ns/op is the
+// time per record and allocs/op the allocations per record, the cost of
+// planning and starting amortised over b.N records. Profile them with
+//
+//	go test ./cmd/flowrun -run '^$' -bench W2 -benchtime 1000000x -cpuprofile w2.prof
+
+// workload returns the path of a bench/workloads file.
+func workload(b *testing.B, name string) string {
+	b.Helper()
+	path := filepath.Join("..", "..", "bench", "workloads", name)
+	if _, err := os.Stat(path); err != nil {
+		b.Fatalf("workload file: %v", err)
+	}
+	return path
+}
+
+// runWorkload runs `flowrun run` with args and fails b unless it exits 0
+// with the wanted records_out in its log.
+func runWorkload(b *testing.B, wantOut int, args ...string) {
+	b.Helper()
+	var log strings.Builder
+	if code := run(context.Background(), append([]string{"run", "--log-level", "info"}, args...), io.Discard, &log); code != exitOK {
+		b.Fatalf("flowrun run %v exited %d:\n%s", args, code, log.String())
+	}
+	if want := "records_out=" + strconv.Itoa(wantOut); !strings.Contains(log.String(), want) {
+		b.Fatalf("flowrun run %v: no %q in the log:\n%s", args, want, log.String())
+	}
+}
+
+// BenchmarkW1 is generate -> filter -> map -> discard; one op is one
+// generated record.
+func BenchmarkW1(b *testing.B) {
+	file := workload(b, "w1.flow")
+	b.ReportAllocs()
+	runWorkload(b, b.N/5+min(b.N%5, 1), "--var", "count="+strconv.Itoa(b.N), file)
+}
+
+// writeW2Input writes n lines {"id":N,"level":"ERROR"|"INFO","msg":"hello world"},
+// every fifth one an ERROR, like bench/run's input.
+func writeW2Input(b *testing.B, path string, n int) {
+	b.Helper()
+	f, err := os.Create(path)
+	if err != nil {
+		b.Fatal(err)
+	}
+	w := bufio.NewWriterSize(f, 1<<20)
+	for i := range n {
+		level := "INFO"
+		if i%5 == 0 {
+			level = "ERROR"
+		}
+		fmt.Fprintf(w, "{\"id\":%d,\"level\":%q,\"msg\":\"hello world\"}\n", i, level)
+	}
+	if err := w.Flush(); err != nil {
+		b.Fatal(err)
+	}
+	if err := f.Close(); err != nil {
+		b.Fatal(err)
+	}
+}
+
+// BenchmarkW2 is JSONL file -> filter -> map -> JSONL file; one op is one
+// input line.
+func BenchmarkW2(b *testing.B) {
+	file := workload(b, "w2.flow")
+	dir := b.TempDir()
+	in, out := filepath.Join(dir, "in.jsonl"), filepath.Join(dir, "out.jsonl")
+	writeW2Input(b, in, b.N)
+	b.ReportAllocs()
+	b.ResetTimer()
+	runWorkload(b, b.N/5+min(b.N%5, 1), "--var", "input="+in, "--var", "output="+out, file)
+}
