@@ -65,6 +65,8 @@ type Execution struct {
 	inFlight, peak           atomic.Int64
 	bytesInFlight, peakBytes atomic.Int64
 	acks                     atomic.Int64
+	// liveSinks counts the sinks still running.
+	liveSinks atomic.Int64
 }
 
 // node is a Node with its edges, counters and policy.

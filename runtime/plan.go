@@ -58,7 +58,11 @@ func (ex *Execution) plan(noFusion bool) []loop {
 			case n.spec.Source != nil:
 				run = func() { ex.runSource(n) }
 			case n.spec.Sink != nil:
-				run = func() { ex.runSink(n) }
+				ex.liveSinks.Add(1)
+				run = func() {
+					defer ex.sinkFinished()
+					ex.runSink(n)
+				}
 			case n.spec.Caller != nil:
 				run = func() { ex.runCaller(n) }
 			case n.spec.Fanout != nil:

@@ -19,6 +19,8 @@ type procLoop struct {
 	ctx    context.Context
 	held   []*ack // units held by a Holder
 	dead   bool
+	// ended is set once a Finisher stage finished and the outputs closed.
+	ended bool
 }
 
 type stage struct {
@@ -29,6 +31,7 @@ type stage struct {
 	tm      Timed
 	g       Gate
 	tg      TryGate
+	fin     Finisher
 	next    *stage
 	dlo     *outport
 	emit    func(Record)
@@ -45,6 +48,7 @@ func (pl *procLoop) init() {
 	for _, n := range pl.nodes {
 		s := &stage{pl: pl, n: n, p: n.spec.Processor}
 		s.h, _ = s.p.(Holder)
+		s.fin, _ = s.p.(Finisher)
 		s.tm, _ = s.p.(Timed)
 		s.g, _ = s.p.(Gate)
 		if s.g != nil {
@@ -218,6 +222,9 @@ func (pl *procLoop) run() {
 	ex := pl.ex
 	s := pl.stages[0]
 	defer func() {
+		if pl.ended {
+			return
+		}
 		if !pl.dead && pl.ctx.Err() == nil {
 			for _, o := range pl.ports {
 				o.finish(pl.ctx)
@@ -233,9 +240,19 @@ func (pl *procLoop) run() {
 			return
 		}
 		b, eos := pl.in.pop()
+		if b != nil && pl.ended {
+			pl.discard(b)
+			continue
+		}
 		if b != nil {
 			pl.handle(b)
+			if !pl.dead && pl.finished() {
+				pl.end()
+			}
 			continue
+		}
+		if eos && pl.ended {
+			return
 		}
 		if eos {
 			if s.h != nil {
@@ -249,7 +266,9 @@ func (pl *procLoop) run() {
 			}
 			return
 		}
-		pl.flushAll()
+		if !pl.ended {
+			pl.flushAll()
+		}
 		var timer <-chan time.Time
 		stop := func() {}
 		if s.tm != nil {

@@ -6,6 +6,8 @@ import (
 	flowruntime "github.com/flowrun/flowrun/runtime"
 )
 
+var _ flowruntime.Finisher = (*Take)(nil)
+
 var takeKind = &operators.Kind{
 	Schema: checked(schema("take", "Passes on the first count records and drops the rest.",
 		planner.OptionSpec{Name: "count", Type: planner.Int, Required: true,
@@ -39,6 +41,11 @@ func (t *Take) Process(rec flowruntime.Record, emit func(flowruntime.Record)) er
 	}
 	return nil
 }
+
+// Finished reports that count records have passed: the runtime then ends
+// the stream after take, and stops the sources once no sink can receive
+// more.
+func (t *Take) Finished() bool { return t.left == 0 }
 
 // Skip drops the first records.
 type Skip struct{ left int64 }
