@@ -3,7 +3,6 @@ package web
 import (
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -210,10 +209,4 @@ func (s *HTTPSink) post(ctx context.Context, recs []flowruntime.Record) error {
 func (s *HTTPSink) Close() error {
 	s.client.CloseIdleConnections()
 	return nil
-}
-
-// IsStatus reports whether err holds a StatusError with the status.
-func IsStatus(err error, status int) bool {
-	var s *StatusError
-	return errors.As(err, &s) && s.Status == status
 }

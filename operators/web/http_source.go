@@ -219,17 +219,25 @@ func (s *HTTPSource) serveIngest(w http.ResponseWriter, r *http.Request) {
 		}
 		answer(w, status, errorBody(msg))
 	}
+	admitted := false
 	select {
 	case s.admit <- in:
-	case <-s.clock.After(s.hold):
-		reject(http.StatusTooManyRequests, "the pipeline is busy: retry later")
-		return
-	case <-s.stopping:
-		reject(http.StatusServiceUnavailable, "the server is stopping")
-		return
-	case <-r.Context().Done():
-		s.rejected.Add(n)
-		return
+		admitted = true
+	default:
+	}
+	if !admitted {
+		select {
+		case s.admit <- in:
+		case <-s.clock.After(s.hold):
+			reject(http.StatusTooManyRequests, "the pipeline is busy: retry later")
+			return
+		case <-s.stopping:
+			reject(http.StatusServiceUnavailable, "the server is stopping")
+			return
+		case <-r.Context().Done():
+			s.rejected.Add(n)
+			return
+		}
 	}
 	if err := <-in.emitted; err != nil {
 		// Run was stopped while the records went in: some of them may

@@ -90,7 +90,20 @@ func (h *hub) remove(c *client) {
 	c.mu.Lock()
 	dropped := c.dropped
 	c.mu.Unlock()
-	h.log.Debug("client disconnected", "client", c.addr, "clients", n, "dropped", dropped)
+	if dropped > 0 {
+		h.log.Warn("slow client disconnected after messages were dropped for it", "client", c.addr,
+			"clients", n, "dropped", dropped, "dropped_total", h.dropped.Load())
+		return
+	}
+	h.log.Debug("client disconnected", "client", c.addr, "clients", n)
+}
+
+// stalled counts and logs a client disconnected because writing to it
+// took longer than the write timeout.
+func (h *hub) stalled(c *client, err error) {
+	n := h.disconnected.Add(1)
+	h.log.Warn("stalled client disconnected: a write timed out", "client", c.addr,
+		"error", err, "disconnected_total", n)
 }
 
 // publish queues msg for every client. It must be called with h.mu held
@@ -190,8 +203,9 @@ type BroadcastStats struct {
 	// Dropped counts messages dropped from slow clients' queues
 	// (slow_client = "drop_oldest").
 	Dropped int64
-	// Disconnected counts slow clients disconnected (slow_client =
-	// "disconnect").
+	// Disconnected counts slow clients disconnected: by slow_client =
+	// "disconnect" when their queue is full, and under either policy
+	// when writing to them takes longer than the write timeout.
 	Disconnected int64
 }
 

@@ -2,8 +2,10 @@ package web
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
+	"os"
 	"strconv"
 	"strings"
 	"sync"
@@ -231,12 +233,20 @@ func (s *SSESink) serve(w http.ResponseWriter, r *http.Request) {
 		rc.SetWriteDeadline(time.Now().Add(s.writeTimeout))
 		for _, m := range msgs {
 			if _, err := w.Write(m); err != nil {
-				s.log.Debug("client write failed", "client", c.addr, "error", err)
+				if errors.Is(err, os.ErrDeadlineExceeded) {
+					s.hub.stalled(c, err)
+				} else {
+					s.log.Debug("client write failed", "client", c.addr, "error", err)
+				}
 				return false
 			}
 		}
 		if err := rc.Flush(); err != nil {
-			s.log.Debug("client flush failed", "client", c.addr, "error", err)
+			if errors.Is(err, os.ErrDeadlineExceeded) {
+				s.hub.stalled(c, err)
+			} else {
+				s.log.Debug("client flush failed", "client", c.addr, "error", err)
+			}
 			return false
 		}
 		s.hub.sent.Add(int64(events))

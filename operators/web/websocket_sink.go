@@ -2,6 +2,7 @@ package web
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"sync"
@@ -113,7 +114,11 @@ func (s *WebSocketSink) serve(w http.ResponseWriter, r *http.Request) {
 		}
 		for i, m := range msgs {
 			if err := s.write(ctx, conn, m); err != nil {
-				s.log.Debug("client write failed", "client", c.addr, "error", err)
+				if errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil {
+					s.hub.stalled(c, err)
+				} else {
+					s.log.Debug("client write failed", "client", c.addr, "error", err)
+				}
 				return
 			}
 			msgs[i] = nil

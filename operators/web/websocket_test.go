@@ -305,8 +305,9 @@ pipeline "p" {
     from         = in
     kind         = "websocket"
     listen       = "127.0.0.1:0"
-    client_queue = 32
-    slow_client  = %q
+    client_queue  = 32
+    slow_client   = %q
+    write_timeout = "60s"
   }
 }`, policy), nil)
 			src := p.node("in").Source.(*web.HTTPSource)
