@@ -2,6 +2,8 @@ package pgtest_test
 
 import (
 	"context"
+	"os"
+	"os/exec"
 	"strings"
 	"testing"
 	"time"
@@ -42,5 +44,29 @@ func TestBinDirOverride(t *testing.T) {
 	t.Setenv(pgtest.BinDirEnv, empty)
 	if dir, err := pgtest.BinDir(); err == nil || !strings.Contains(err.Error(), empty) {
 		t.Errorf("BinDir() = %q, %v; want an error naming %s", dir, err, empty)
+	}
+}
+
+// TestMissingBinaries runs a Start with no binaries in a child test
+// process: outside CI it skips, saying why; with CI set it fails.
+func TestMissingBinaries(t *testing.T) {
+	if os.Getenv("PGTEST_PROBE") != "" {
+		pgtest.Start(t)
+		t.Fatal("Start returned without binaries")
+	}
+	for _, tt := range []struct {
+		ci       string
+		wantFail bool
+		want     string
+	}{
+		{"", false, "--- SKIP: TestMissingBinaries"},
+		{"true", true, "CI is set, so this is a failure"},
+	} {
+		cmd := exec.Command(os.Args[0], "-test.run=^TestMissingBinaries$", "-test.v")
+		cmd.Env = append(os.Environ(), "PGTEST_PROBE=1", pgtest.BinDirEnv+"="+t.TempDir(), "CI="+tt.ci)
+		out, err := cmd.CombinedOutput()
+		if failed := err != nil; failed != tt.wantFail || !strings.Contains(string(out), tt.want) {
+			t.Errorf("CI=%q: failed %v, want %v, with %q in:\n%s", tt.ci, failed, tt.wantFail, tt.want, out)
+		}
 	}
 }
