@@ -8,7 +8,9 @@
 // previous one (Emit returned: the edge had credit for it), so at most one
 // page is held outside the pipeline's edges. With follow it keeps polling
 // for rows past the last key. Its checkpoint is the last key of the newest
-// page acknowledged by the runtime together with every page before it.
+// page acknowledged by the runtime together with every page before it
+// (runtime.Checkpointer); a later run resumes after it (runtime.Resumer),
+// so a hot reload neither loses nor repeats a finished row.
 //
 // The sink writes each batch in one transaction, with COPY FROM or, for
 // upserts (upsert_key), a multi-row INSERT ... ON CONFLICT DO UPDATE. A

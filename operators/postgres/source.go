@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -75,7 +76,7 @@ var sourceKind = &operators.Kind{
 		}
 		s.first, s.next = pageQueries(st.Options.String("query"), s.key, s.batch)
 		if v, ok := st.Options["start_after"]; ok && v != nil {
-			s.after, s.checkpoint, s.hasKey, s.hasCheckpoint = v, v, true, true
+			s.after, s.checkpoint, s.hasKey = v, v, true
 		}
 		return &flowruntime.Node{Source: s}, nil
 	},
@@ -189,9 +190,9 @@ type Source struct {
 	// pending holds the pages emitted and not yet acknowledged, in order.
 	pending []*page
 	// checkpoint is the record value of the last key of the newest page
-	// acknowledged along with every page before it.
-	checkpoint    any
-	hasCheckpoint bool
+	// acknowledged along with every page before it (at first start_after,
+	// or what Resume was given).
+	checkpoint any
 	// stopped is set once Run stopped reading.
 	stopped bool
 }
@@ -202,15 +203,47 @@ type page struct {
 	acked bool
 }
 
+// Source implements the runtime's checkpoint handover.
+var (
+	_ flowruntime.Checkpointer = (*Source)(nil)
+	_ flowruntime.Resumer      = (*Source)(nil)
+)
+
 // Checkpoint returns the last key whose page, and every page before it,
 // has been acknowledged (every record derived from them is finished), as a
-// record value; ok is false while there is none. Rows up to and including
-// it need not be read again: start_after = the checkpoint resumes after
-// them.
-func (s *Source) Checkpoint() (key any, ok bool) {
+// record value (int64, float64 or string for the usual key types). Before
+// any page is acknowledged it is start_after, or the value given to
+// Resume, or nil when reading starts at the first row. Rows up to and
+// including it need not be read again: Resume (or start_after) with it
+// continues after them.
+func (s *Source) Checkpoint() any {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.checkpoint, s.hasCheckpoint
+	return s.checkpoint
+}
+
+// Resume makes the next Run read only rows whose key is greater than
+// checkpoint, a value Checkpoint returned (possibly through JSON: a whole
+// float64 is taken as an integer); nil starts at the first row. It must be
+// called before Run.
+func (s *Source) Resume(checkpoint any) error {
+	switch v := checkpoint.(type) {
+	case nil:
+	case int64, string:
+	case int:
+		checkpoint = int64(v)
+	case float64:
+		if v == math.Trunc(v) && math.Abs(v) < 1<<63 {
+			checkpoint = int64(v)
+		}
+	default:
+		return fmt.Errorf("postgres source %q: resume: a checkpoint of type %T is not a key", s.stage, checkpoint)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.checkpoint = checkpoint
+	s.after, s.hasKey = checkpoint, checkpoint != nil
+	return nil
 }
 
 // Fetched returns the number of rows fetched from the server so far.
@@ -227,7 +260,7 @@ func (s *Source) ack(p *page) {
 	p.acked = true
 	moved := false
 	for len(s.pending) > 0 && s.pending[0].acked {
-		s.checkpoint, s.hasCheckpoint = s.pending[0].last, true
+		s.checkpoint = s.pending[0].last
 		s.pending[0] = nil
 		s.pending = s.pending[1:]
 		moved = true
@@ -244,7 +277,6 @@ func (s *Source) ack(p *page) {
 // backoff, resuming after the last key emitted.
 func (s *Source) Run(ctx context.Context, out flowruntime.Emitter) error {
 	err := s.run(ctx, out)
-	key, ok := s.Checkpoint()
 	if ctx.Err() != nil {
 		err = nil
 	}
@@ -252,8 +284,8 @@ func (s *Source) Run(ctx context.Context, out flowruntime.Emitter) error {
 	s.stopped = true
 	waiting := len(s.pending)
 	s.mu.Unlock()
-	s.log.Info("postgres source stopped reading", "rows", s.fetched.Load(), "checkpoint", key,
-		"has_checkpoint", ok, "pages_unacknowledged", waiting)
+	s.log.Info("postgres source stopped reading", "rows", s.fetched.Load(), "checkpoint", s.Checkpoint(),
+		"pages_unacknowledged", waiting)
 	if waiting == 0 {
 		s.logFinal()
 	}
@@ -263,8 +295,7 @@ func (s *Source) Run(ctx context.Context, out flowruntime.Emitter) error {
 // logFinal logs the checkpoint once every page read is acknowledged after
 // the source stopped reading.
 func (s *Source) logFinal() {
-	key, ok := s.Checkpoint()
-	s.log.Info("postgres source: every page read is acknowledged", "checkpoint", key, "has_checkpoint", ok)
+	s.log.Info("postgres source: every page read is acknowledged", "checkpoint", s.Checkpoint())
 }
 
 func (s *Source) run(ctx context.Context, out flowruntime.Emitter) error {
