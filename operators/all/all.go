@@ -8,6 +8,7 @@ import (
 
 	"github.com/flowrun/flowrun/operators"
 	"github.com/flowrun/flowrun/operators/call"
+	"github.com/flowrun/flowrun/operators/kafka"
 	"github.com/flowrun/flowrun/operators/nats"
 	"github.com/flowrun/flowrun/operators/postgres"
 	"github.com/flowrun/flowrun/operators/route"
@@ -27,6 +28,7 @@ var registry = func() *operators.Registry {
 	kinds = append(kinds, postgres.Kinds()...)
 	kinds = append(kinds, web.Kinds()...)
 	kinds = append(kinds, nats.Kinds()...)
+	kinds = append(kinds, kafka.Kinds()...)
 	r, err := operators.NewRegistry(kinds...)
 	if err != nil {
 		panic(fmt.Sprintf("operators/all: %v", err))
