@@ -3,7 +3,6 @@ package main
 import (
 	"bufio"
 	"context"
-	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -59,12 +58,18 @@ func writeW2Input(b *testing.B, path string, n int) {
 		b.Fatal(err)
 	}
 	w := bufio.NewWriterSize(f, 1<<20)
+	var line []byte
 	for i := range n {
 		level := "INFO"
 		if i%5 == 0 {
 			level = "ERROR"
 		}
-		fmt.Fprintf(w, "{\"id\":%d,\"level\":%q,\"msg\":\"hello world\"}\n", i, level)
+		line = append(line[:0], `{"id":`...)
+		line = strconv.AppendInt(line, int64(i), 10)
+		line = append(line, `,"level":"`...)
+		line = append(line, level...)
+		line = append(line, `","msg":"hello world"}`+"\n"...)
+		w.Write(line)
 	}
 	if err := w.Flush(); err != nil {
 		b.Fatal(err)
