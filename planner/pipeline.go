@@ -596,12 +596,9 @@ func (p *planner) checkPolicy(s *stageDecl) {
 			}
 		}
 	}
-	if pol.Mode == "dead_letter" && (s.isSource() || s.block.Type == "merge") {
-		d := p.errorf(s.attrs["on_error"].Value.Range(), "Invalid option value",
-			"A %s stage cannot send records to a dead letter: its on_error is \"stop\", \"skip\" or \"retry\".", s.block.Type)
-		if s.isSource() {
-			d.Hint = "Dead-letter the records in the first stage that reads the source."
-		}
+	if pol.Mode == "dead_letter" && s.block.Type == "merge" {
+		p.errorf(s.attrs["on_error"].Value.Range(), "Invalid option value",
+			"A merge stage cannot send records to a dead letter: its on_error is \"stop\", \"skip\" or \"retry\".")
 		s.deadLetter = nil
 		pol.Mode = "stop"
 		return

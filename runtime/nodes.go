@@ -15,6 +15,8 @@ type emitter struct {
 	e     *edge
 	sem   chan struct{}
 	sizes []int64
+	// dlo takes rejected input when the source dead-letters it.
+	dlo *outport
 }
 
 // Emit implements Emitter.
@@ -94,15 +96,18 @@ func (em *emitter) Emit(ctx context.Context, recs []Record, done func()) error {
 
 func (ex *Execution) runSource(n *node) {
 	e := n.out[0]
-	em := &emitter{ex: ex, n: n, e: e, sem: make(chan struct{}, 1)}
+	em := &emitter{ex: ex, n: n, e: e, sem: make(chan struct{}, 1), dlo: newOutport(ex, n.dl, n.task)}
 	err := n.spec.Source.Run(ex.srcCtx, em)
 	if err != nil && !(ex.srcCtx.Err() != nil && errors.Is(err, context.Canceled)) {
 		ex.fail(&StageError{Pipeline: ex.pipeline, Stage: n.spec.Name, Err: err})
 	}
-	// No Emit runs after Run returned: close the edge once the last one
+	// No Emit runs after Run returned: close the edges once the last one
 	// has let go of the semaphore.
 	em.sem <- struct{}{}
 	e.close()
+	if em.dlo != nil {
+		em.dlo.finish(ex.opCtx)
+	}
 }
 
 func (ex *Execution) runSink(n *node) {

@@ -122,7 +122,6 @@ func validate(g *Graph) ([]int, error) {
 		case n.Source != nil:
 			need("inputs", ins[i], 0, 0)
 			need("outputs", outs[i], 1, 1)
-			need("dead-letter edges", dls[i], 0, 0)
 		case n.Processor != nil, n.Caller != nil:
 			need("inputs", ins[i], 1, 1)
 			need("outputs", outs[i], 1, 1)

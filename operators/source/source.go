@@ -43,9 +43,6 @@ type stream struct {
 	codec   string
 	delim   byte
 	maxLine int
-	// lenient skips undecodable lines (on_error skip or dead_letter)
-	// instead of failing the source.
-	lenient bool
 	clock   flowruntime.Clock
 	log     hclog.Logger
 	// positions records how far each input is finished.
@@ -66,7 +63,6 @@ func newStream(st *planner.Stage, env operators.BuildEnv) stream {
 		codec:   st.Options.String("codec"),
 		delim:   ',',
 		maxLine: int(st.Options.Int("max_line_bytes")),
-		lenient: st.OnError.Mode == "skip" || st.OnError.Mode == "dead_letter",
 		clock:   env.Clock,
 		log:     env.Logger,
 
@@ -96,6 +92,9 @@ type reader struct {
 	batch   []flowruntime.Record
 	// now is the read time of the records of the pending batch.
 	now time.Time
+	// ctx and out are those of the pump that reads, for rejected lines.
+	ctx context.Context
+	out flowruntime.Emitter
 	// done tracks how far this input is finished; carried finishes the
 	// part of the pending batch read from the previous input.
 	done    *flowruntime.Checkpoint
@@ -162,6 +161,7 @@ func (r *reader) flush(ctx context.Context, out flowruntime.Emitter) error {
 // with the batch still pending) or fails. The batch is emitted when full and
 // before a read that may wait.
 func (r *reader) pump(ctx context.Context, out flowruntime.Emitter) error {
+	r.ctx, r.out = ctx, out
 	for {
 		if ctx.Err() != nil {
 			return errStopped
@@ -192,7 +192,7 @@ func (r *reader) finish() error {
 		}
 	}
 	if r.pending != nil {
-		return r.bad(r.pendOff, codec.ErrOpenQuote)
+		return r.bad(r.pending, r.pendOff, codec.ErrOpenQuote)
 	}
 	return nil
 }
@@ -204,13 +204,21 @@ func (r *reader) where(off int64, err error) error {
 	return fmt.Errorf("byte %d: %w", off, err)
 }
 
-// bad handles a line that cannot be decoded.
-func (r *reader) bad(off int64, err error) error {
+// bad hands a line that cannot be decoded to the source's on_error policy
+// (runtime.Reject), as a record {line: "..."}: skip counts it, dead_letter
+// sends it on with the error, stop fails the source.
+func (r *reader) bad(line []byte, off int64, err error) error {
 	err = r.where(off, err)
-	if !r.lenient {
+	rec := flowruntime.Record{
+		Fields: map[string]any{"line": string(line)},
+		Meta:   flowruntime.Meta{Source: r.stage, Position: off, File: r.file, Time: r.clock.Now()},
+	}
+	if err := flowruntime.Reject(r.ctx, r.out, rec, err); err != nil {
+		if r.ctx.Err() != nil {
+			return errStopped
+		}
 		return err
 	}
-	r.log.Warn("skipping undecodable input", "error", err)
 	return nil
 }
 
@@ -228,7 +236,7 @@ func (r *reader) line(line []byte, off int64) error {
 		}
 		m, err := r.dec.DecodeObject(line)
 		if err != nil {
-			return r.bad(off, err)
+			return r.bad(line, off, err)
 		}
 		fields = m
 	case "csv":
