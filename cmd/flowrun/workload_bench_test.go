@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	goruntime "runtime"
 	"strconv"
 	"strings"
 	"testing"
@@ -29,10 +30,18 @@ func workload(b *testing.B, name string) string {
 }
 
 // runWorkload runs `flowrun run` with args and fails b unless it exits 0
-// with the wanted records_out in its log.
+// with the wanted records_out in its log. It reports the allocations per
+// record to two decimals, which allocs/op rounds down.
 func runWorkload(b *testing.B, wantOut int, args ...string) {
 	b.Helper()
 	var log strings.Builder
+	var before, after goruntime.MemStats
+	goruntime.ReadMemStats(&before)
+	defer func() {
+		goruntime.ReadMemStats(&after)
+		b.ReportMetric(float64(after.Mallocs-before.Mallocs)/float64(b.N), "allocs/record")
+		b.ReportMetric(float64(after.TotalAlloc-before.TotalAlloc)/float64(b.N), "B/record")
+	}()
 	if code := run(context.Background(), append([]string{"run", "--log-level", "info"}, args...), io.Discard, &log); code != exitOK {
 		b.Fatalf("flowrun run %v exited %d:\n%s", args, code, log.String())
 	}
