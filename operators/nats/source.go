@@ -220,6 +220,11 @@ func (s *Source) Run(ctx context.Context, out flowruntime.Emitter) error {
 	}
 }
 
+// linger is how long a pull's messages are gathered into one batch once
+// none is ready at once: long enough for the rest of a pull in flight to
+// arrive, short enough not to matter at low rates.
+const linger = 2 * time.Millisecond
+
 // errFatal marks an error that ends the source (an undecodable message
 // under on_error = stop).
 var errFatal = errors.New("fatal")
@@ -275,7 +280,7 @@ func (s *Source) waitForRoom(ctx context.Context) error {
 }
 
 // pull sends one pull request for n messages and emits what it delivers.
-// Records are emitted whenever no further message is ready at once, so a
+// Records are emitted once no further message arrives within linger, so a
 // partly filled pull does not hold back what already arrived.
 func (s *Source) pull(ctx context.Context, cons jetstream.Consumer, n int, out flowruntime.Emitter) error {
 	fctx, cancel := context.WithTimeout(ctx, s.maxWait)
@@ -300,10 +305,16 @@ func (s *Source) pull(ctx context.Context, cons jetstream.Consumer, n int, out f
 		select {
 		case m, open = <-msgs:
 		default:
-			if err := flush(); err != nil {
-				return err
+			// Nothing ready: wait a moment for the rest of the pull,
+			// then hand on what arrived rather than hold it back.
+			select {
+			case m, open = <-msgs:
+			case <-s.clock.After(linger):
+				if err := flush(); err != nil {
+					return err
+				}
+				m, open = <-msgs
 			}
-			m, open = <-msgs
 		}
 		if !open {
 			break
