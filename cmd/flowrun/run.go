@@ -91,7 +91,6 @@ func reloader(args []string, vars map[string]string, stderr io.Writer, logger hc
 			return nil, false
 		}
 		if diags.HasErrors() {
-			logger.Error("reload rejected: the files are invalid; the running pipelines keep running")
 			_ = diag.WriteText(stderr, diags, sources)
 			return nil, false
 		}

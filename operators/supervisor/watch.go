@@ -57,6 +57,11 @@ func NewWatcher(args []string, debounce time.Duration, log hclog.Logger) (*Watch
 		done:  make(chan struct{}),
 	}
 	for _, arg := range args {
+		arg, err := filepath.Abs(arg)
+		if err != nil {
+			fw.Close()
+			return nil, fmt.Errorf("watch: %w", err)
+		}
 		info, err := os.Stat(arg)
 		if err != nil {
 			fw.Close()
@@ -122,7 +127,10 @@ func (w *Watcher) Close() error {
 // relevant says whether ev concerns a watched .flow file; a directory
 // created under a watched directory is watched from now on.
 func (w *Watcher) relevant(ev fsnotify.Event) bool {
-	name := filepath.Clean(ev.Name)
+	name, err := filepath.Abs(ev.Name)
+	if err != nil {
+		return false
+	}
 	if w.files[name] {
 		return true
 	}
