@@ -1,0 +1,185 @@
+package source_test
+
+import (
+	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/flowrun/flowrun/operators/internal/optest"
+	"github.com/flowrun/flowrun/operators/source"
+	flowruntime "github.com/flowrun/flowrun/runtime"
+)
+
+// lines returns the line field of every record emitted.
+func lines(e *optest.Emitter) []string {
+	var got []string
+	for _, f := range e.Fields() {
+		got = append(got, f["line"].(string))
+	}
+	return got
+}
+
+// jsonRoundTrip encodes and decodes v, as a checkpoint saved to disk is.
+func jsonRoundTrip(t *testing.T, v any) any {
+	t.Helper()
+	b, err := json.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out any
+	if err := json.Unmarshal(b, &out); err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// TestFileResume runs a file source, takes its checkpoint, adds lines, and
+// runs a new source resumed from the checkpoint (as given, and decoded from
+// JSON): it reads exactly the lines the first run did not.
+func TestFileResume(t *testing.T) {
+	for _, viaJSON := range []bool{false, true} {
+		dir := t.TempDir()
+		a, b := filepath.Join(dir, "a.log"), filepath.Join(dir, "b.log")
+		write(t, a, "a1\na2\n")
+		write(t, b, "b1\n")
+		opts := M{"path": filepath.Join(dir, "*.log")}
+		src := build(t, "file", opts, optest.Env(nil))
+		if _, err := run(t, src); err != nil {
+			t.Fatal(err)
+		}
+		cp := src.(flowruntime.Checkpointer).Checkpoint()
+		want := []source.Position{{File: a, Offset: 6}, {File: b, Offset: 3}}
+		if diff := cmp.Diff(want, cp); diff != "" {
+			t.Fatalf("checkpoint (-want +got):\n%s", diff)
+		}
+		if viaJSON {
+			cp = jsonRoundTrip(t, cp)
+		}
+		appendTo(t, a, "a3\n")
+		appendTo(t, b, "b2\n")
+		next := build(t, "file", opts, optest.Env(nil))
+		if err := next.(flowruntime.Resumer).Resume(cp); err != nil {
+			t.Fatal(err)
+		}
+		e, err := run(t, next)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if diff := cmp.Diff([]string{"a3", "b2"}, lines(e)); diff != "" {
+			t.Errorf("viaJSON=%t: resumed run read (-want +got):\n%s", viaJSON, diff)
+		}
+	}
+}
+
+// TestFileResumeFollow resumes a followed file at its checkpoint, which
+// wins over start_at = "end"; after a rotation the new file is read from
+// its start.
+func TestFileResumeFollow(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "app.log")
+	write(t, path, "done 1\ndone 2\nnot yet\n")
+	s := build(t, "file", M{"path": path, "follow": true, "start_at": "end", "poll_interval": 5 * time.Millisecond}, optest.Env(nil))
+	if err := s.(flowruntime.Resumer).Resume([]source.Position{{File: path, Offset: int64(len("done 1\ndone 2\n"))}}); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	var e optest.Emitter
+	done := make(chan error)
+	go func() { done <- s.Run(ctx, &e) }()
+	waitLines := func(want ...string) {
+		t.Helper()
+		deadline := time.Now().Add(5 * time.Second)
+		for !cmp.Equal(want, lines(&e)) {
+			if time.Now().After(deadline) {
+				t.Fatalf("lines = %q, want %q", lines(&e), want)
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+	}
+	waitLines("not yet")
+	appendTo(t, path, "later\n")
+	waitLines("not yet", "later")
+	if err := os.Rename(path, path+".1"); err != nil {
+		t.Fatal(err)
+	}
+	write(t, path, "rotated\n")
+	waitLines("not yet", "later", "rotated")
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("Run after cancel = %v", err)
+	}
+}
+
+func TestFileResumeRejects(t *testing.T) {
+	for _, cp := range []any{"nope", int64(3), []any{"x"}, []source.Position{{File: "f", Offset: -1}}} {
+		s := build(t, "file", M{"path": "x.log"}, optest.Env(nil))
+		if err := s.(flowruntime.Resumer).Resume(cp); err == nil {
+			t.Errorf("Resume(%#v) = nil, want an error", cp)
+		}
+	}
+}
+
+// TestGenerateResume checks that a generate source's checkpoint is the next
+// sequence number and that a resumed one continues from it up to count.
+func TestGenerateResume(t *testing.T) {
+	opts := M{"count": 10}
+	first := build(t, "generate", opts, optest.Env(optest.NewClock(time.Unix(0, 0))))
+	if got := first.(flowruntime.Checkpointer).Checkpoint(); got != int64(0) {
+		t.Errorf("checkpoint before Run = %v, want 0", got)
+	}
+	if _, err := run(t, first); err != nil {
+		t.Fatal(err)
+	}
+	if got := first.(flowruntime.Checkpointer).Checkpoint(); got != int64(10) {
+		t.Errorf("checkpoint after 10 records = %v, want 10", got)
+	}
+	for _, tt := range []struct {
+		cp   any
+		want []int64
+	}{
+		{int64(7), []int64{7, 8, 9}},
+		{float64(8), []int64{8, 9}}, // decoded from JSON
+		{int64(10), nil},
+	} {
+		s := build(t, "generate", opts, optest.Env(optest.NewClock(time.Unix(0, 0))))
+		if err := s.(flowruntime.Resumer).Resume(tt.cp); err != nil {
+			t.Fatal(err)
+		}
+		e, err := run(t, s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got []int64
+		for _, r := range e.Records() {
+			got = append(got, r.Meta.Position)
+			if r.Fields["seq"] != r.Meta.Position {
+				t.Errorf("record %v: seq field and position differ", r)
+			}
+		}
+		if diff := cmp.Diff(tt.want, got); diff != "" {
+			t.Errorf("resumed at %v (-want +got):\n%s", tt.cp, diff)
+		}
+	}
+	for _, bad := range []any{"7", 1.5, int64(-1)} {
+		s := build(t, "generate", opts, optest.Env(nil))
+		if err := s.(flowruntime.Resumer).Resume(bad); err == nil {
+			t.Errorf("Resume(%#v) = nil, want an error", bad)
+		}
+	}
+}
+
+func appendTo(t *testing.T, path, text string) {
+	t.Helper()
+	f, err := os.OpenFile(path, os.O_APPEND|os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if _, err := f.WriteString(text); err != nil {
+		t.Fatal(err)
+	}
+}
