@@ -488,3 +488,28 @@ func TestSchemaChecks(t *testing.T) {
 		})
 	}
 }
+
+func TestDeliverNew(t *testing.T) {
+	url := startServer(t)
+	c := dial(t, url)
+	c.stream("IN", "in.>")
+	c.stream("OUT", "out.>")
+	c.publish("in.a", 0, 10)
+	src := strings.Replace(relay, `metadata_field  = "nats"`, `metadata_field  = "nats"
+    deliver         = "new"`, 1)
+	ex, _ := start(t, src, "p", relayVars(url, "new"))
+	eventually(t, 10*time.Second, "the consumer", func() bool {
+		_, err := c.js.Consumer(t.Context(), "IN", "work")
+		return err == nil
+	})
+	c.publish("in.a", 10, 5)
+	eventually(t, 10*time.Second, "the new messages relayed", func() bool { return c.acked("IN", "work") == 15 })
+	ex.Stop()
+	if err := ex.Wait(); err != nil {
+		t.Fatalf("Wait: %v", err)
+	}
+	seen := ids(c.read("OUT"))
+	if len(seen) != 5 || seen[10] != 1 || seen[14] != 1 {
+		t.Errorf("OUT holds ids %v, want only 10 to 14 (published after the consumer was made)", seen)
+	}
+}
