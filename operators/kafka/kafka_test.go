@@ -256,3 +256,77 @@ func TestSchemaChecks(t *testing.T) {
 		})
 	}
 }
+
+// TestLinesKeysAndMetadata: the lines codec, the metadata field and the
+// sink's key, one member alone.
+func TestLinesKeysAndMetadata(t *testing.T) {
+	broker := cluster(t)
+	produce(t, broker, "in", 100)
+	flow := strings.ReplaceAll(`
+pipeline "p" {
+  source "in" {
+    kind           = "kafka"
+    brokers        = ["${broker}"]
+    topic          = "in"
+    group          = "lines"
+    codec          = "lines"
+    metadata_field = "kafka"
+  }
+  map "m" {
+    from = in
+    set {
+      line = kafka.key + "@" + string(kafka.partition) + ":" + string(kafka.offset)
+      key  = kafka.key
+    }
+  }
+  sink "out" {
+    from    = m
+    kind    = "kafka"
+    brokers = "${broker}"
+    topic   = "out"
+    codec   = "lines"
+    key     = key
+  }
+}
+`, "${broker}", broker)
+	g, err := all.Registry().BuildGraph(optest.Plan(t, flow, "p"), operators.BuildEnv{Clock: flowruntime.RealClock{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ex, err := flowruntime.Start(context.Background(), g, flowruntime.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		ex.Stop()
+		if err := ex.Wait(); err != nil {
+			t.Errorf("Wait: %v", err)
+		}
+	}()
+
+	cl, err := kgo.NewClient(kgo.SeedBrokers(broker), kgo.ConsumeTopics("out"), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	got := map[string]string{}
+	for len(got) < 100 {
+		fetches := cl.PollFetches(ctx)
+		if ctx.Err() != nil {
+			t.Fatalf("read %d of 100 records", len(got))
+		}
+		fetches.EachRecord(func(r *kgo.Record) { got[string(r.Key)] = fmt.Sprintf("%s|%d", r.Value, r.Partition) })
+	}
+	for key, value := range got {
+		// The value names the key, partition and offset the record was
+		// read from; produced with the same key, it went to the same
+		// partition of out.
+		var k string
+		var from, offset, to int
+		if _, err := fmt.Sscanf(strings.NewReplacer("@", " ", ":", " ", "|", " ").Replace(value), "%s %d %d %d", &k, &from, &offset, &to); err != nil || k != key || from != to {
+			t.Fatalf("record with key %q in partition %d has value %q, want %q@%d:offset", key, to, value, key, to)
+		}
+	}
+}

@@ -90,12 +90,17 @@ func checkSource(o planner.Options) error {
 
 func buildSource(st *planner.Stage, env operators.BuildEnv) (*flowruntime.Node, error) {
 	o := st.Options
+	capacity := planner.DefaultEdgeCapacity
+	if len(st.Outputs) > 0 && st.Outputs[0].Capacity > 0 {
+		capacity = st.Outputs[0].Capacity
+	}
 	bound := int(o.Int("max_ack_pending"))
-	if bound == 0 {
-		bound = planner.DefaultEdgeCapacity
-		if len(st.Outputs) > 0 && st.Outputs[0].Capacity > 0 {
-			bound = st.Outputs[0].Capacity
-		}
+	switch {
+	case bound == 0:
+		bound = capacity
+	case bound > capacity:
+		env.Logger.Warn("max_ack_pending exceeds the capacity of the source's output edge: messages wait in this process rather than in the stream",
+			"max_ack_pending", bound, "edge_capacity", capacity)
 	}
 	s := &Source{
 		stage:      st.Name,
