@@ -217,14 +217,26 @@ func (s *Supervisor) applyLocked(plan *planner.Plan) (Report, error) {
 	s.mu.Unlock()
 	s.plan = plan
 	rep.Took = time.Since(begin)
-	s.logReport(rep, initial)
+	failed := map[string]error{}
+	for _, res := range results {
+		if res.err != nil {
+			failed[res.name] = res.err
+		}
+	}
+	s.logReport(rep, initial, failed)
 	return rep, errors.Join(errs...)
 }
 
 // logReport logs one line per pipeline.
-func (s *Supervisor) logReport(rep Report, initial bool) {
+func (s *Supervisor) logReport(rep Report, initial bool, failed map[string]error) {
 	for _, pc := range rep.Changes.Pipelines {
 		args := []any{"pipeline", pc.Name}
+		if err := failed[pc.Name]; err != nil {
+			if !errors.Is(err, ErrStopped) {
+				s.log.Error("pipeline could not start", "pipeline", pc.Name, "change", pc.Change.String(), "error", err)
+			}
+			continue
+		}
 		if initial {
 			s.log.Info("pipeline started", "pipeline", pc.Name, "stages", len(pc.New.Stages), "bound_records", pc.New.Bound.Records)
 			continue
@@ -241,7 +253,7 @@ func (s *Supervisor) logReport(rep Report, initial bool) {
 		case planner.Removed:
 			s.log.Info("pipeline removed: drained and stopped", args...)
 		default:
-			s.log.Info("pipeline unchanged: left running", args...)
+			s.log.Info("pipeline unchanged: left untouched", args...)
 		}
 	}
 	s.log.Debug("plan applied", "took", rep.Took.Round(time.Microsecond).String())

@@ -672,7 +672,7 @@ func TestWatchDirectoryAddsAndRemoves(t *testing.T) {
 	} else if k1, _ := keepAfter.Node("ticks"); k1.Out <= k0.Out {
 		t.Errorf("keep's counter went from %d to %d across the reloads: it was restarted or stalled", k0.Out, k1.Out)
 	}
-	for _, want := range []string{"pipeline added: started: pipeline=b", "pipeline removed: drained and stopped: pipeline=a", "pipeline unchanged: left running: pipeline=keep"} {
+	for _, want := range []string{"pipeline added: started: pipeline=b", "pipeline removed: drained and stopped: pipeline=a", "pipeline unchanged: left untouched: pipeline=keep"} {
 		if !strings.Contains(logs.String(), want) {
 			t.Errorf("the log lacks %q:\n%s", want, logs)
 		}
