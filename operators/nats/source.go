@@ -206,7 +206,7 @@ func (s *Source) Run(ctx context.Context, out flowruntime.Emitter) error {
 		switch {
 		case ctx.Err() != nil:
 			return nil
-		case errors.Is(err, errFatal):
+		case errors.As(err, new(fatalError)):
 			return err
 		case err != nil:
 			s.log.Warn("pull failed, trying again", "error", err, "backoff", backoff)
@@ -230,9 +230,11 @@ func (s *Source) Run(ctx context.Context, out flowruntime.Emitter) error {
 // arrive, short enough not to matter at low rates.
 const linger = 2 * time.Millisecond
 
-// errFatal marks an error that ends the source (an undecodable message
-// under on_error = stop).
-var errFatal = errors.New("fatal")
+// fatalError is an error that ends the source (an undecodable message
+// under on_error = stop) rather than one a later pull may not meet.
+type fatalError struct{ error }
+
+func (e fatalError) Unwrap() error { return e.error }
 
 func (s *Source) connect() (*natsgo.Conn, error) {
 	s.mu.Lock()
@@ -369,7 +371,7 @@ func (s *Source) record(m jetstream.Msg) (flowruntime.Record, bool, error) {
 	if err != nil {
 		err = fmt.Errorf("message %d on %q: %w", md.Sequence.Stream, m.Subject(), err)
 		if !s.lenient {
-			return flowruntime.Record{}, false, fmt.Errorf("%w: %w", errFatal, err)
+			return flowruntime.Record{}, false, fatalError{err}
 		}
 		s.log.Warn("skipping undecodable message", "error", err)
 		s.skipped.Add(1)

@@ -151,6 +151,10 @@ func TestSlowSinkBoundsUnacknowledged(t *testing.T) {
 	vars := relayVars(url, "slow")
 	vars["max_ack_pending"] = fmt.Sprint(bound)
 	ex, g := start(t, src, "p", vars)
+	eventually(t, 10*time.Second, "the consumer", func() bool {
+		_, err := c.js.Consumer(t.Context(), "IN", "work")
+		return err == nil
+	})
 
 	peak, samples := 0, 0
 	for c.count("OUT") < n {
