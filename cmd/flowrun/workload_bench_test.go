@@ -99,3 +99,37 @@ func BenchmarkW2(b *testing.B) {
 	b.ResetTimer()
 	runWorkload(b, b.N/5+min(b.N%5, 1), "--var", "input="+in, "--var", "output="+out, file)
 }
+
+// BenchmarkW4 is CSV file -> reduce (count per level) -> stdout; one op is
+// one input row.
+func BenchmarkW4(b *testing.B) {
+	file := workload(b, "w4.flow")
+	in := filepath.Join(b.TempDir(), "in.csv")
+	f, err := os.Create(in)
+	if err != nil {
+		b.Fatal(err)
+	}
+	w := bufio.NewWriterSize(f, 1<<20)
+	w.WriteString("id,level,msg\n")
+	var line []byte
+	for i := range b.N {
+		level := "INFO"
+		if i%5 == 0 {
+			level = "ERROR"
+		}
+		line = strconv.AppendInt(line[:0], int64(i), 10)
+		line = append(line, ',')
+		line = append(line, level...)
+		line = append(line, ",hello world\n"...)
+		w.Write(line)
+	}
+	if err := w.Flush(); err != nil {
+		b.Fatal(err)
+	}
+	if err := f.Close(); err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	runWorkload(b, min(b.N, 2), "--var", "input="+in, file)
+}
