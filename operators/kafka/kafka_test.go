@@ -138,21 +138,27 @@ pipeline "p" {
       process = "${process}"
     }
   }
-  sink "out" {
+  throttle "pace" {
     from  = tag
-    kind  = "kafka"
+    rate  = ${rate}
+    burst = 256
+  }
+  sink "out" {
+    from    = pace
+    kind    = "kafka"
     brokers = "${broker}"
-    topic = "out"
-    key   = string(id)
+    topic   = "out"
+    key     = string(id)
   }
 }
 `
 
-// start builds relay for one process and starts it; it is killed when the
-// test ends if it still runs.
+// start builds relay for one process, paced at 4,000 records/s so that
+// both members get records, and starts it; it is killed when the test
+// ends if it still runs.
 func start(t testing.TB, broker, process string) (*flowruntime.Execution, *kafka.Source) {
 	t.Helper()
-	src := strings.NewReplacer("${broker}", broker, "${process}", process).Replace(relay)
+	src := strings.NewReplacer("${broker}", broker, "${process}", process, "${rate}", "4000").Replace(relay)
 	g, err := all.Registry().BuildGraph(optest.Plan(t, src, "p"), operators.BuildEnv{Clock: flowruntime.RealClock{}, Logger: hclog.NewNullLogger()})
 	if err != nil {
 		t.Fatal(err)

@@ -56,7 +56,7 @@ func TestTwoProcessesOneKilledWithSIGKILL(t *testing.T) {
 	started := time.Now()
 	for _, name := range []string{"a", "b"} {
 		flow := filepath.Join(t.TempDir(), "relay.flow")
-		src := strings.NewReplacer("${broker}", broker, "${process}", name).Replace(relay)
+		src := strings.NewReplacer("${broker}", broker, "${process}", name, "${rate}", "1e9").Replace(relay)
 		if err := os.WriteFile(flow, []byte(src), 0o644); err != nil {
 			t.Fatal(err)
 		}
