@@ -329,9 +329,11 @@ func (s *Source) revoked(ctx context.Context, _ *kgo.Client, revoked map[string]
 		return
 	}
 	if !closing {
-		deadline := time.Now().Add(s.revokeWait)
-		for time.Now().Before(deadline) && outstanding(states) > 0 && ctx.Err() == nil {
-			time.Sleep(5 * time.Millisecond)
+		deadline := s.clock.Now().Add(s.revokeWait)
+		for s.clock.Now().Before(deadline) && outstanding(states) > 0 {
+			if s.clock.Sleep(ctx, 5*time.Millisecond) != nil {
+				break
+			}
 		}
 	}
 	cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
