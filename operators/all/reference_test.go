@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/flowrun/flowrun/operators/all"
+	"github.com/flowrun/flowrun/planner/expression"
 )
 
 var update = flag.Bool("update", false, "rewrite docs/operators.md from the schemas")
@@ -30,5 +31,19 @@ func TestReferenceIsCurrent(t *testing.T) {
 	}
 	if !bytes.Equal(got.Bytes(), want) {
 		t.Errorf("docs/operators.md is out of date with the schemas; run go test ./operators/all -update")
+	}
+}
+
+// TestLanguageReferenceNamesEveryFunction keeps docs/language.md listing
+// every function an expression may call.
+func TestLanguageReferenceNamesEveryFunction(t *testing.T) {
+	doc, err := os.ReadFile("../../docs/language.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range expression.FunctionNames() {
+		if !bytes.Contains(doc, []byte("`"+name+"`")) && !bytes.Contains(doc, []byte("`"+name+"(")) {
+			t.Errorf("docs/language.md does not name the function %s", name)
+		}
 	}
 }
