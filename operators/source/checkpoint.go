@@ -1,6 +1,7 @@
 package source
 
 import (
+	"fmt"
 	"sync"
 
 	flowruntime "github.com/flowrun/flowrun/runtime"
@@ -13,6 +14,9 @@ type Position struct {
 	File   string `json:"file"`
 	Offset int64  `json:"offset"`
 }
+
+// String renders the position as file@offset, for text logs.
+func (p Position) String() string { return fmt.Sprintf("%s@%d", p.File, p.Offset) }
 
 // positions holds the checkpoint of every input a source has opened.
 type positions struct {
