@@ -83,31 +83,17 @@ type SSESource struct {
 // Run reads until ctx ends, or the server answers 204.
 func (s *SSESource) Run(ctx context.Context, out flowruntime.Emitter) error {
 	defer s.client.CloseIdleConnections()
-	for {
-		began := s.clock.Now()
+	return s.reconnect.run(ctx, s.clock, func(ctx context.Context) (bool, error) {
 		up, err := s.session(ctx, out)
-		switch {
-		case ctx.Err() != nil || errors.Is(err, errStopped):
-			return nil
-		case errors.Is(err, errNoContent):
+		if errors.Is(err, errNoContent) && ctx.Err() == nil {
 			s.log.Info("server ended the stream with 204 No Content", "url", s.url)
-			return nil
+			return up, errStopped
 		}
-		var fatal *fatalError
-		if errors.As(err, &fatal) {
-			return fatal.err
-		}
-		var lived time.Duration
-		if up {
-			lived = s.clock.Now().Sub(began)
-		}
-		wait := s.reconnect.next(lived)
+		return up, err
+	}, func(err error, wait time.Duration) {
 		s.log.Warn("event stream lost, reconnecting", "url", s.url, "error", err, "wait", wait,
 			"last_event_id", s.lastID)
-		if s.clock.Sleep(ctx, wait) != nil {
-			return nil
-		}
-	}
+	})
 }
 
 var errNoContent = errors.New("204 No Content")

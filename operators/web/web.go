@@ -15,6 +15,7 @@ import (
 
 	"github.com/flowrun/flowrun/operators"
 	"github.com/flowrun/flowrun/planner"
+	flowruntime "github.com/flowrun/flowrun/runtime"
 )
 
 // Kinds returns every kind of this package.
@@ -164,6 +165,43 @@ func (r *reconnect) next(up time.Duration) time.Duration {
 	}
 	half := d / 2
 	return half + rand.N(d-half+1)
+}
+
+// errStopped ends a connection because the source stops.
+var errStopped = errors.New("stopped")
+
+// fatalError ends the source instead of reconnecting.
+type fatalError struct{ err error }
+
+func (e *fatalError) Error() string { return e.err.Error() }
+
+// run calls session until ctx ends, a session ends with errStopped (run
+// returns nil) or with a fatalError (run returns its error). After any
+// other end it calls lost with the error and the wait, and waits as the
+// policy says before the next session; up reports whether the session's
+// connection was established, so that a long one resets the backoff.
+func (r *reconnect) run(ctx context.Context, clock flowruntime.Clock,
+	session func(context.Context) (up bool, err error), lost func(err error, wait time.Duration)) error {
+	for {
+		began := clock.Now()
+		up, err := session(ctx)
+		if ctx.Err() != nil || errors.Is(err, errStopped) {
+			return nil
+		}
+		var fatal *fatalError
+		if errors.As(err, &fatal) {
+			return fatal.err
+		}
+		var lived time.Duration
+		if up {
+			lived = clock.Now().Sub(began)
+		}
+		wait := r.next(lived)
+		lost(err, wait)
+		if clock.Sleep(ctx, wait) != nil {
+			return nil
+		}
+	}
 }
 
 // server is the listening half shared by the kinds that serve: it binds

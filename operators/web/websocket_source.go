@@ -3,7 +3,6 @@ package web
 import (
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"net/http"
 	"strings"
@@ -84,38 +83,15 @@ type WebSocketSource struct {
 // after Run returned.
 func (s *WebSocketSource) Connections() int64 { return s.connections }
 
-// errStopped ends a connection because the source stops.
-var errStopped = errors.New("stopped")
-
 // Run reads until ctx ends, reconnecting whenever the connection fails or
 // the server closes it.
 func (s *WebSocketSource) Run(ctx context.Context, out flowruntime.Emitter) error {
-	for {
-		began := s.clock.Now()
-		up, err := s.session(ctx, out)
-		if ctx.Err() != nil || errors.Is(err, errStopped) {
-			return nil
-		}
-		var fatal *fatalError
-		if errors.As(err, &fatal) {
-			return fatal.err
-		}
-		var lived time.Duration
-		if up {
-			lived = s.clock.Now().Sub(began)
-		}
-		wait := s.reconnect.next(lived)
+	return s.reconnect.run(ctx, s.clock, func(ctx context.Context) (bool, error) {
+		return s.session(ctx, out)
+	}, func(err error, wait time.Duration) {
 		s.log.Warn("websocket connection lost, reconnecting", "url", s.url, "error", err, "wait", wait)
-		if s.clock.Sleep(ctx, wait) != nil {
-			return nil
-		}
-	}
+	})
 }
-
-// fatalError ends the source instead of reconnecting.
-type fatalError struct{ err error }
-
-func (e *fatalError) Error() string { return e.err.Error() }
 
 // read is what the reader goroutine hands to Run: records or the error
 // that ended the connection.
