@@ -135,20 +135,12 @@ func (ex *Execution) runSink(n *node) {
 		}
 	}
 	for {
-		b, eos := in.pop()
+		b, failed := ex.next(ctx, t, in, dlo)
 		if b == nil {
-			if eos {
-				return
-			}
-			if dlo != nil && !dlo.flush(ctx) {
+			if failed {
 				ok = false
-				return
 			}
-			t.park(ctx, nil)
-			if ctx.Err() != nil {
-				return
-			}
-			continue
+			return
 		}
 		cnt, bytes := len(b.recs), b.bytes
 		// Write what is queued in one go, up to the batch size.
@@ -173,6 +165,27 @@ func (ex *Execution) runSink(n *node) {
 		}
 		ex.pool.put(b)
 		in.release(cnt, bytes)
+	}
+}
+
+// next waits for the next batch of in, flushing what dlo holds before it
+// parks. It returns nil when in ended or ctx ended, and failed when the
+// dead letters could not be flushed.
+func (ex *Execution) next(ctx context.Context, t *task, in *edge, dlo *outport) (b *batch, failed bool) {
+	for {
+		b, eos := in.pop()
+		switch {
+		case b != nil:
+			return b, false
+		case eos:
+			return nil, false
+		case dlo != nil && !dlo.flush(ctx):
+			return nil, true
+		}
+		t.park(ctx, nil)
+		if ctx.Err() != nil {
+			return nil, false
+		}
 	}
 }
 
@@ -323,20 +336,12 @@ func (ex *Execution) runFanout(n *node) {
 		return ex.send(ctx, t, e, b, &sizes) == nil
 	}
 	for {
-		b, eos := in.pop()
+		b, failed := ex.next(ctx, t, in, dlo)
 		if b == nil {
-			if eos {
-				return
-			}
-			if dlo != nil && !dlo.flush(ctx) {
+			if failed {
 				ok = false
-				return
 			}
-			t.park(ctx, nil)
-			if ctx.Err() != nil {
-				return
-			}
-			continue
+			return
 		}
 		cnt, bytes := len(b.recs), b.bytes
 		n.received.Add(int64(cnt))
