@@ -10,23 +10,9 @@ import (
 	"syscall"
 	"testing"
 	"time"
-)
 
-// buildFlowrun builds the flowrun command into a temporary directory.
-func buildFlowrun(t *testing.T) string {
-	t.Helper()
-	out, err := exec.Command("go", "env", "GOMOD").Output()
-	if err != nil {
-		t.Fatalf("go env GOMOD: %v", err)
-	}
-	bin := filepath.Join(t.TempDir(), "flowrun")
-	cmd := exec.Command("go", "build", "-o", bin, "./cmd/flowrun")
-	cmd.Dir = filepath.Dir(strings.TrimSpace(string(out)))
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
-	return bin
-}
+	"github.com/flowrun/flowrun/operators/internal/optest"
+)
 
 // TestTwoProcessesOneKilledWithSIGKILL runs the relay in two flowrun
 // processes of one consumer group and kills one with SIGKILL: it neither
@@ -37,7 +23,7 @@ func TestTwoProcessesOneKilledWithSIGKILL(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds flowrun and runs two processes; not in -short")
 	}
-	bin := buildFlowrun(t)
+	bin := optest.BuildFlowrun(t)
 	broker := cluster(t)
 	const n = 50_000
 	produce(t, broker, "in", n)

@@ -10,24 +10,9 @@ import (
 	"syscall"
 	"testing"
 	"time"
-)
 
-// buildFlowrun builds the flowrun command into a temporary directory.
-func buildFlowrun(t *testing.T) string {
-	t.Helper()
-	out, err := exec.Command("go", "env", "GOMOD").Output()
-	if err != nil {
-		t.Fatalf("go env GOMOD: %v", err)
-	}
-	root := filepath.Dir(strings.TrimSpace(string(out)))
-	bin := filepath.Join(t.TempDir(), "flowrun")
-	cmd := exec.Command("go", "build", "-o", bin, "./cmd/flowrun")
-	cmd.Dir = root
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
-	return bin
-}
+	"github.com/flowrun/flowrun/operators/internal/optest"
+)
 
 // proc is one flowrun process of the scale-out test.
 type proc struct {
@@ -47,7 +32,7 @@ func TestThreeProcessesShareADurableConsumer(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds flowrun and runs three processes; not in -short")
 	}
-	bin := buildFlowrun(t)
+	bin := optest.BuildFlowrun(t)
 	flow, err := filepath.Abs("../../pipelines/scale_out.flow")
 	if err != nil {
 		t.Fatal(err)

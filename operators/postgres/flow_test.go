@@ -194,7 +194,7 @@ func TestCopyMillionRowsBinary(t *testing.T) {
 	const n = 1_000_000
 	const maxRSS = 100 << 20
 	srv := pgtest.Start(t)
-	bin := buildFlowrun(t)
+	bin := optest.BuildFlowrun(t)
 	prepareCopy(t, srv, n)
 	flow := filepath.Join(t.TempDir(), "copy.flow")
 	if err := os.WriteFile(flow, []byte(fmt.Sprintf(copyFlow, srv.DSN(), srv.DSN())), 0o644); err != nil {
@@ -257,23 +257,6 @@ func TestCopyMillionRowsBinary(t *testing.T) {
 		t.Errorf("the source did not log its final checkpoint:\n%s", stderr.String())
 	}
 	checkCopy(t, srv, n)
-}
-
-// buildFlowrun builds cmd/flowrun into a temporary directory.
-func buildFlowrun(t *testing.T) string {
-	t.Helper()
-	out, err := exec.Command("go", "env", "GOMOD").Output()
-	if err != nil {
-		t.Fatalf("go env GOMOD: %v", err)
-	}
-	root := filepath.Dir(strings.TrimSpace(string(out)))
-	bin := filepath.Join(t.TempDir(), "flowrun")
-	build := exec.Command("go", "build", "-o", bin, "./cmd/flowrun")
-	build.Dir = root
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("go build ./cmd/flowrun: %v\n%s", err, out)
-	}
-	return bin
 }
 
 // TestRestartDuringRun restarts PostgreSQL while a pipeline reads from it
