@@ -120,6 +120,31 @@ func TestEncodeSortedAndRoundTrip(t *testing.T) {
 	}
 }
 
+func TestAppendField(t *testing.T) {
+	tests := []struct {
+		name   string
+		fields map[string]any
+		want   string
+	}{
+		{"string as its bytes", map[string]any{"line": "a \"b\"", "x": int64(1)}, `a "b"`},
+		{"other value as JSON", map[string]any{"line": []any{int64(1), "x"}}, `[1,"x"]`},
+		{"null as JSON", map[string]any{"line": nil}, `null`},
+		{"no field: the whole record", map[string]any{"b": int64(2), "a": "x"}, `{"a":"x","b":2}`},
+	}
+	var e codec.Encoder
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := e.AppendField([]byte(">"), tt.fields, "line")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if want := ">" + tt.want; string(got) != want {
+				t.Errorf("AppendField = %s, want %s", got, want)
+			}
+		})
+	}
+}
+
 func TestEncodeErrors(t *testing.T) {
 	var e codec.Encoder
 	for _, v := range []any{math.NaN(), math.Inf(1), map[string]any{"x": []any{math.Inf(-1)}}} {

@@ -22,6 +22,20 @@ func (e *Encoder) AppendObject(dst []byte, fields map[string]any) ([]byte, error
 	return e.appendMap(dst, fields)
 }
 
+// AppendField appends fields[field] as a lines codec writes it: a string
+// as its bytes, any other value as JSON; a record without the field is
+// appended whole, as a JSON object.
+func (e *Encoder) AppendField(dst []byte, fields map[string]any, field string) ([]byte, error) {
+	v, ok := fields[field]
+	if !ok {
+		return e.appendMap(dst, fields)
+	}
+	if s, ok := v.(string); ok {
+		return append(dst, s...), nil
+	}
+	return e.Append(dst, v)
+}
+
 // Append appends the JSON of v: nil, bool, any integer or float type,
 // string, []any, map[string]any; other values are encoded by goccy/go-json.
 // NaN and infinities are errors.

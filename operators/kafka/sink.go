@@ -144,12 +144,7 @@ func (s *Sink) keyOf(rec *flowruntime.Record) ([]byte, error) {
 
 func (s *Sink) encode(dst []byte, fields map[string]any) ([]byte, error) {
 	if s.lines {
-		if v, ok := fields[s.field]; ok {
-			if str, ok := v.(string); ok {
-				return append(dst, str...), nil
-			}
-			return s.enc.Append(dst, v)
-		}
+		return s.enc.AppendField(dst, fields, s.field)
 	}
 	return s.enc.AppendObject(dst, fields)
 }

@@ -31,13 +31,7 @@ func (l *lineEncoder) appendLine(dst []byte, fields map[string]any) ([]byte, err
 	var err error
 	switch l.codec {
 	case "lines":
-		if s, ok := fields[l.field].(string); ok {
-			dst = append(dst, s...)
-		} else if v, ok := fields[l.field]; ok {
-			dst, err = l.enc.Append(dst, v)
-		} else {
-			dst, err = l.enc.AppendObject(dst, fields)
-		}
+		dst, err = l.enc.AppendField(dst, fields, l.field)
 	case "csv":
 		if l.columns == nil {
 			l.columns = make([]string, 0, len(fields))
