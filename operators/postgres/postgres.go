@@ -16,6 +16,7 @@ import (
 
 	"github.com/flowrun/flowrun/operators"
 	"github.com/flowrun/flowrun/operators/codec"
+	"github.com/flowrun/flowrun/planner"
 )
 
 // Kinds returns the postgres source and sink.
@@ -39,6 +40,10 @@ func dial(ctx context.Context, dsn string) (*pgx.Conn, error) {
 	}
 	return c, nil
 }
+
+// dsnOption is the connection string option of the source and the sink.
+var dsnOption = planner.OptionSpec{Name: "dsn", Type: planner.String, Required: true,
+	Doc: "The connection string, a URL (postgres://user:password@host:5432/db?sslmode=disable) or key=value pairs (host=... dbname=...)."}
 
 // checkDSN reports a dsn that cannot be parsed.
 func checkDSN(p *operators.Problems, dsn string) {

@@ -30,8 +30,7 @@ var sinkKind = &operators.Kind{
 		Block: "sink", Kind: "postgres",
 		Doc: "Writes records as rows of a PostgreSQL table, each batch in one transaction, with COPY or, for upserts, INSERT ... ON CONFLICT.",
 		Options: []planner.OptionSpec{
-			{Name: "dsn", Type: planner.String, Required: true,
-				Doc: "The connection string, a URL (postgres://user:password@host:5432/db?sslmode=disable) or key=value pairs (host=... dbname=...)."},
+			dsnOption,
 			{Name: "table", Type: planner.String, Required: true,
 				Doc: "The table written: name or schema.name, taken exactly as written (case-sensitive, no quotes needed)."},
 			{Name: "columns", Type: planner.StringList,

@@ -25,8 +25,7 @@ var sourceKind = &operators.Kind{
 		Block: "source", Kind: "postgres",
 		Doc: "Reads the rows of a PostgreSQL query page by page in key order (keyset pagination, never OFFSET), optionally following new rows.",
 		Options: []planner.OptionSpec{
-			{Name: "dsn", Type: planner.String, Required: true,
-				Doc: "The connection string, a URL (postgres://user:password@host:5432/db?sslmode=disable) or key=value pairs (host=... dbname=...)."},
+			dsnOption,
 			{Name: "query", Type: planner.String, Required: true,
 				Doc: "A SELECT (or WITH ... SELECT) without ORDER BY, LIMIT or OFFSET; it becomes a subquery that the source orders by key and cuts into pages. Its columns become the record's fields."},
 			{Name: "key", Type: planner.String, Required: true,
