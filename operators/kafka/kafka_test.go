@@ -180,17 +180,6 @@ func start(t testing.TB, broker, process string) (*flowruntime.Execution, *kafka
 	return ex, source
 }
 
-func eventually(t testing.TB, timeout time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for %s", timeout, what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
 // TestTwoMembersOneKilled: member a starts alone, b joins (a's partitions
 // are rebalanced cooperatively), b is killed with records in flight, and a
 // ends up with every partition: every record arrives at least once, and
@@ -202,9 +191,9 @@ func TestTwoMembersOneKilled(t *testing.T) {
 	out := read(t, broker, "out")
 
 	a, srcA := start(t, broker, "a")
-	eventually(t, 30*time.Second, "a's first records", func() bool { return out.distinct() > 0 })
+	optest.Eventually(t, 30*time.Second, "a's first records", func() bool { return out.distinct() > 0 })
 	b, srcB := start(t, broker, "b")
-	eventually(t, 30*time.Second, "b's first records", func() bool {
+	optest.Eventually(t, 30*time.Second, "b's first records", func() bool {
 		out.mu.Lock()
 		defer out.mu.Unlock()
 		return out.process["b"] > 0
@@ -213,9 +202,9 @@ func TestTwoMembersOneKilled(t *testing.T) {
 	_ = b.Wait()
 	t.Logf("b killed after reading %d records; %d distinct ids written so far", srcB.Received(), out.distinct())
 
-	eventually(t, 60*time.Second, "every id written", func() bool { return out.distinct() >= n })
+	optest.Eventually(t, 60*time.Second, "every id written", func() bool { return out.distinct() >= n })
 	var ends int64
-	eventually(t, 20*time.Second, "a's commits reaching the end of every partition", func() bool {
+	optest.Eventually(t, 20*time.Second, "a's commits reaching the end of every partition", func() bool {
 		ends = 0
 		for _, p := range srcA.Checkpoint().([]kafka.Position) {
 			ends += p.Offset

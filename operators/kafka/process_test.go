@@ -68,7 +68,7 @@ func TestTwoProcessesOneKilledWithSIGKILL(t *testing.T) {
 		}
 	}()
 
-	eventually(t, 60*time.Second, "both processes writing and a third of the records", func() bool {
+	optest.Eventually(t, 60*time.Second, "both processes writing and a third of the records", func() bool {
 		out.mu.Lock()
 		defer out.mu.Unlock()
 		return out.process["a"] > 0 && out.process["b"] > 0 && len(out.ids) >= n/3
@@ -80,7 +80,7 @@ func TestTwoProcessesOneKilledWithSIGKILL(t *testing.T) {
 	<-b.exited
 	t.Logf("SIGKILL b after %s with %d distinct records written", time.Since(started).Round(time.Millisecond), out.distinct())
 
-	eventually(t, 60*time.Second, "every record written", func() bool { return out.distinct() >= n })
+	optest.Eventually(t, 60*time.Second, "every record written", func() bool { return out.distinct() >= n })
 	elapsed := time.Since(started)
 	a := procs[0]
 	if err := a.cmd.Process.Signal(syscall.SIGTERM); err != nil {

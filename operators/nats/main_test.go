@@ -251,16 +251,3 @@ func start(t testing.TB, src, name string, vars map[string]string) (*flowruntime
 	})
 	return ex, g
 }
-
-// eventually polls cond every 20ms until it holds, failing the test after
-// timeout.
-func eventually(t testing.TB, timeout time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for %s", timeout, what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}

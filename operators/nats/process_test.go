@@ -76,7 +76,7 @@ func TestThreeProcessesShareADurableConsumer(t *testing.T) {
 	}()
 
 	// Kill p2 once a third of the orders went through.
-	eventually(t, 60*time.Second, "a third of the orders", func() bool { return c.count("ENRICHED") >= n/3 })
+	optest.Eventually(t, 60*time.Second, "a third of the orders", func() bool { return c.count("ENRICHED") >= n/3 })
 	killed := procs[1]
 	if err := killed.cmd.Process.Signal(syscall.SIGKILL); err != nil {
 		t.Fatalf("kill %s: %v", killed.name, err)
@@ -87,9 +87,9 @@ func TestThreeProcessesShareADurableConsumer(t *testing.T) {
 	t.Logf("SIGKILL %s after %s, with %d orders in ENRICHED and %d unacknowledged", killed.name,
 		time.Since(started).Round(time.Millisecond), killedAt, unacked)
 
-	eventually(t, 60*time.Second, "every order in ENRICHED", func() bool { return c.count("ENRICHED") >= n })
+	optest.Eventually(t, 60*time.Second, "every order in ENRICHED", func() bool { return c.count("ENRICHED") >= n })
 	elapsed := time.Since(started)
-	eventually(t, 20*time.Second, "every order acknowledged", func() bool {
+	optest.Eventually(t, 20*time.Second, "every order acknowledged", func() bool {
 		info := c.consumerInfo("ORDERS", "enrich")
 		return info.AckFloor.Stream == n && info.NumAckPending == 0
 	})

@@ -69,8 +69,8 @@ func TestRelayAcknowledgesWhatWasStored(t *testing.T) {
 	c.publish("in.a", 0, n)
 
 	ex, g := start(t, relay, "p", relayVars(url, "one"))
-	eventually(t, 30*time.Second, "every message relayed", func() bool { return c.count("OUT") >= n })
-	eventually(t, 10*time.Second, "every message acknowledged", func() bool {
+	optest.Eventually(t, 30*time.Second, "every message relayed", func() bool { return c.count("OUT") >= n })
+	optest.Eventually(t, 10*time.Second, "every message acknowledged", func() bool {
 		info := c.consumerInfo("IN", "work")
 		return info.NumAckPending == 0 && info.AckFloor.Stream == n
 	})
@@ -113,7 +113,7 @@ func TestMaxAckPendingDefaultsToEdgeCapacity(t *testing.T) {
   edge_capacity = 64`, 1)
 	ex, _ := start(t, src, "p", relayVars(url, "one"))
 	var got int
-	eventually(t, 10*time.Second, "the consumer", func() bool {
+	optest.Eventually(t, 10*time.Second, "the consumer", func() bool {
 		if info, err := c.js.Consumer(t.Context(), "IN", "work"); err == nil {
 			got = info.CachedInfo().Config.MaxAckPending
 			return true
@@ -151,7 +151,7 @@ func TestSlowSinkBoundsUnacknowledged(t *testing.T) {
 	vars := relayVars(url, "slow")
 	vars["max_ack_pending"] = fmt.Sprint(bound)
 	ex, g := start(t, src, "p", vars)
-	eventually(t, 10*time.Second, "the consumer", func() bool {
+	optest.Eventually(t, 10*time.Second, "the consumer", func() bool {
 		_, err := c.js.Consumer(t.Context(), "IN", "work")
 		return err == nil
 	})
@@ -194,7 +194,7 @@ func TestKilledExecutionIsRedelivered(t *testing.T) {
 	vars := relayVars(url, "first")
 	vars["ack_wait"] = "1s"
 	first, _ := start(t, relay, "p", vars)
-	eventually(t, 30*time.Second, "a quarter relayed", func() bool { return c.count("OUT") >= n/4 })
+	optest.Eventually(t, 30*time.Second, "a quarter relayed", func() bool { return c.count("OUT") >= n/4 })
 	first.Kill()
 	if err := first.Wait(); !errors.Is(err, flowruntime.ErrKilled) {
 		t.Fatalf("Wait after Kill = %v", err)
@@ -203,8 +203,8 @@ func TestKilledExecutionIsRedelivered(t *testing.T) {
 
 	vars["process"] = "second"
 	second, g := start(t, relay, "p", vars)
-	eventually(t, 60*time.Second, "every id relayed", func() bool { return c.count("OUT") >= n })
-	eventually(t, 10*time.Second, "every message acknowledged", func() bool {
+	optest.Eventually(t, 60*time.Second, "every id relayed", func() bool { return c.count("OUT") >= n })
+	optest.Eventually(t, 10*time.Second, "every message acknowledged", func() bool {
 		return c.consumerInfo("IN", "work").AckFloor.Stream == n
 	})
 	second.Stop()
@@ -271,8 +271,8 @@ pipeline "p" {
 				}
 				return
 			}
-			eventually(t, 10*time.Second, "the good messages relayed", func() bool { return c.count("OUT") >= tc.wantOut })
-			eventually(t, 10*time.Second, "every message acknowledged", func() bool {
+			optest.Eventually(t, 10*time.Second, "the good messages relayed", func() bool { return c.count("OUT") >= tc.wantOut })
+			optest.Eventually(t, 10*time.Second, "every message acknowledged", func() bool {
 				return c.consumerInfo("IN", "work").AckFloor.Stream == 3
 			})
 			ex.Stop()
@@ -316,7 +316,7 @@ pipeline "p" {
 	ex, _ := start(t, flow, "p", map[string]string{"url": url})
 	// Core NATS delivers only to subscribers present: ping until the
 	// pipeline's subscription is live.
-	eventually(t, 10*time.Second, "the subscription", func() bool {
+	optest.Eventually(t, 10*time.Second, "the subscription", func() bool {
 		if err := c.nc.Publish("core.in", []byte("ping")); err != nil {
 			t.Fatal(err)
 		}
@@ -502,12 +502,12 @@ func TestDeliverNew(t *testing.T) {
 	src := strings.Replace(relay, `metadata_field  = "nats"`, `metadata_field  = "nats"
     deliver         = "new"`, 1)
 	ex, _ := start(t, src, "p", relayVars(url, "new"))
-	eventually(t, 10*time.Second, "the consumer", func() bool {
+	optest.Eventually(t, 10*time.Second, "the consumer", func() bool {
 		_, err := c.js.Consumer(t.Context(), "IN", "work")
 		return err == nil
 	})
 	c.publish("in.a", 10, 5)
-	eventually(t, 10*time.Second, "the new messages relayed", func() bool { return c.acked("IN", "work") == 15 })
+	optest.Eventually(t, 10*time.Second, "the new messages relayed", func() bool { return c.acked("IN", "work") == 15 })
 	ex.Stop()
 	if err := ex.Wait(); err != nil {
 		t.Fatalf("Wait: %v", err)

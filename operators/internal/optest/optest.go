@@ -1,7 +1,9 @@
 // Package optest builds operators from .flow snippets through the real
 // parser and planner (or from options given directly) and runs them by
-// hand, for the operator packages' tests. It imports lang, planner,
-// operators/all and runtime; only tests import it.
+// hand, for the operator packages' tests; it also builds the flowrun
+// binary and polls conditions, for tests that run whole processes or
+// servers. It imports lang, planner, operators/all and runtime; only tests
+// import it.
 package optest
 
 import (

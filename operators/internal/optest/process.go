@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 // BuildFlowrun builds the flowrun command (cmd/flowrun of this module) into
@@ -23,4 +24,17 @@ func BuildFlowrun(t testing.TB) string {
 		t.Fatalf("go build ./cmd/flowrun: %v\n%s", err, out)
 	}
 	return bin
+}
+
+// Eventually polls cond every 20ms until it holds, failing the test after
+// timeout.
+func Eventually(t testing.TB, timeout time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %s waiting for %s", timeout, what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }
