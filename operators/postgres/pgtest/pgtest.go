@@ -219,9 +219,8 @@ func (s *Server) Log() string {
 }
 
 // Restart stops the server (fast shutdown: open connections are closed)
-// and starts it again on the same port and data directory. Like Stop and
-// Start, it fails the test that started the server: call it from that
-// test's goroutine.
+// and starts it again on the same port and data directory. It fails the
+// test that started the server: call it from that test's goroutine.
 func (s *Server) Restart() {
 	s.t.Helper()
 	if err := s.stop(); err != nil {
@@ -229,22 +228,6 @@ func (s *Server) Restart() {
 	}
 	if err := s.start(); err != nil {
 		s.t.Fatalf("pgtest: restart: %v", err)
-	}
-}
-
-// Stop stops the server; Start starts it again.
-func (s *Server) Stop() {
-	s.t.Helper()
-	if err := s.stop(); err != nil {
-		s.t.Fatalf("pgtest: stop: %v", err)
-	}
-}
-
-// Start starts the server again after Stop.
-func (s *Server) Start() {
-	s.t.Helper()
-	if err := s.start(); err != nil {
-		s.t.Fatalf("pgtest: start: %v", err)
 	}
 }
 
