@@ -7,14 +7,20 @@ import (
 )
 
 // backoff returns the wait before retry number attempt (1 for the first
-// retry): Backoff doubled per retry, capped at MaxBackoff, with "equal
-// jitter": a uniformly random duration in [d/2, d].
+// retry) under p (see [Backoff]).
 func backoff(p ErrorPolicy, attempt int) time.Duration {
-	d := p.Backoff
-	for i := 1; i < attempt && d < p.MaxBackoff; i++ {
+	return Backoff(p.Backoff, p.MaxBackoff, attempt)
+}
+
+// Backoff returns the wait before try number attempt (1 for the first):
+// initial doubled per try, capped at limit, with "equal jitter": a
+// uniformly random duration in [d/2, d].
+func Backoff(initial, limit time.Duration, attempt int) time.Duration {
+	d := initial
+	for i := 1; i < attempt && d < limit; i++ {
 		d *= 2
 	}
-	d = min(d, p.MaxBackoff)
+	d = min(d, limit)
 	if d <= 1 {
 		return d
 	}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math/rand/v2"
 	"net"
 	"net/http"
 	"strings"
@@ -155,16 +154,7 @@ func (r *reconnect) next(up time.Duration) time.Duration {
 		r.attempt = 0
 	}
 	r.attempt++
-	d := r.initial
-	for i := 1; i < r.attempt && d < r.max; i++ {
-		d *= 2
-	}
-	d = min(d, r.max)
-	if d <= 1 {
-		return d
-	}
-	half := d / 2
-	return half + rand.N(d-half+1)
+	return flowruntime.Backoff(r.initial, r.max, r.attempt)
 }
 
 // errStopped ends a connection because the source stops.
