@@ -92,7 +92,6 @@ type SSESink struct {
 	replay      []event
 	rHead, rLen int
 	nextID      int64
-	buf         []byte
 	conns       sync.WaitGroup
 	abort       chan struct{}
 	closeOnce   sync.Once
