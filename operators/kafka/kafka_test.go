@@ -169,14 +169,7 @@ func start(t testing.TB, broker, process string) (*flowruntime.Execution, *kafka
 			source = s
 		}
 	}
-	ex, err := flowruntime.Start(context.Background(), g, flowruntime.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ex.Kill()
-		_ = ex.Wait()
-	})
+	ex := optest.Start(t, g)
 	return ex, source
 }
 

@@ -241,13 +241,6 @@ func start(t testing.TB, src, name string, vars map[string]string) (*flowruntime
 	if err != nil {
 		t.Fatal(err)
 	}
-	ex, err := flowruntime.Start(context.Background(), g, flowruntime.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ex.Kill()
-		_ = ex.Wait()
-	})
+	ex := optest.Start(t, g)
 	return ex, g
 }

@@ -95,6 +95,21 @@ func Build(t testing.TB, st *planner.Stage, env operators.BuildEnv) *flowruntime
 	return n
 }
 
+// Start starts g with the default options; the execution is killed when
+// the test ends if it still runs.
+func Start(t testing.TB, g *flowruntime.Graph) *flowruntime.Execution {
+	t.Helper()
+	ex, err := flowruntime.Start(context.Background(), g, flowruntime.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ex.Kill()
+		_ = ex.Wait()
+	})
+	return ex
+}
+
 // Records wraps fields as records.
 func Records(fields ...map[string]any) []flowruntime.Record {
 	out := make([]flowruntime.Record, len(fields))
