@@ -133,6 +133,9 @@ func TestRunReloads(t *testing.T) {
 			}
 			appendLines(3)
 			eventually(t, "the first records", stderr, func() bool { l, _ := outputVersions(t, out); return len(l) == written })
+			if watch {
+				eventually(t, "the watcher", stderr, func() bool { return strings.Contains(stderr.String(), "watching for changes") })
+			}
 
 			version := "A"
 			for round := range 6 {

@@ -109,22 +109,27 @@ func runSupervised(ctx context.Context, sup *supervisor.Supervisor, plan *planne
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)
 
-	if err := sup.Start(plan); err != nil {
-		return err
-	}
-	var followed <-chan struct{}
+	// The watcher starts before the pipelines, so that no edit made while
+	// they start is missed.
+	var w *supervisor.Watcher
 	if watch {
-		w, err := supervisor.NewWatcher(args, supervisor.DefaultDebounce, logger.Named("watch"))
-		if err != nil {
-			sup.Stop()
-			_ = sup.Wait()
+		var err error
+		if w, err = supervisor.NewWatcher(args, supervisor.DefaultDebounce, logger.Named("watch")); err != nil {
 			return err
 		}
+	}
+	if err := sup.Start(plan); err != nil {
+		if w != nil {
+			_ = w.Close()
+		}
+		return err
+	}
+	if w != nil {
+		followed := sup.Follow(w)
 		defer func() {
 			_ = w.Close()
 			<-followed
 		}()
-		followed = sup.Follow(w)
 		logger.Info("watching for changes", "paths", args)
 	}
 
