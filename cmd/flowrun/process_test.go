@@ -304,3 +304,67 @@ func countLinesBefore(t *testing.T, path string, offset int64) int {
 	}
 	return bytes.Count(data[:offset], []byte("\n"))
 }
+
+// TestRunSecondSignalStopsAtOnce: a pipeline whose drain cannot finish (a
+// throttle of one record an hour holds a full edge) keeps draining after the
+// first SIGTERM, and stops at once on the second.
+func TestRunSecondSignalStopsAtOnce(t *testing.T) {
+	bin := buildFlowrun(t)
+	dir := t.TempDir()
+	const slow = `
+pipeline "slow" {
+  source "gen" {
+    kind = "generate"
+  }
+  throttle "crawl" {
+    from  = gen
+    rate  = 1
+    per   = "1h"
+    burst = 1
+  }
+  sink "out" {
+    from = crawl
+    kind = "discard"
+  }
+}
+`
+	if err := os.WriteFile(filepath.Join(dir, "slow.flow"), []byte(slow), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(bin, "run", "slow.flow")
+	cmd.Dir = dir
+	stderr := &lockedBuffer{}
+	cmd.Stderr = stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	eventually(t, "the pipeline to start", stderr, func() bool { return strings.Contains(stderr.String(), "pipeline started") })
+
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "the drain to begin", stderr, func() bool { return strings.Contains(stderr.String(), "stopping sources and draining") })
+	select {
+	case err := <-exited:
+		t.Fatalf("flowrun exited (%v) although its drain cannot finish\n%s", err, stderr)
+	case <-time.After(300 * time.Millisecond):
+	}
+
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-exited:
+		if err != nil {
+			t.Errorf("flowrun after the second signal: %v, want exit 0\n%s", err, stderr)
+		}
+	case <-time.After(10 * time.Second):
+		_ = cmd.Process.Kill()
+		t.Fatalf("flowrun still running 10 s after the second signal\n%s", stderr)
+	}
+	if !strings.Contains(stderr.String(), "second signal: stopping at once") {
+		t.Errorf("no log of the second signal:\n%s", stderr)
+	}
+}
