@@ -44,6 +44,9 @@ type Program struct {
 	// Kind is what the program was compiled to yield.
 	Kind    Kind
 	program *vm.Program
+	// normalized is true when every result is known to hold only record
+	// types (int64, not int), so Run need not walk it.
+	normalized bool
 }
 
 // String returns the expression's source text.
@@ -102,7 +105,7 @@ func Compile(src string, at diag.Range, vars map[string]any, want Kind) (*Progra
 			}}
 		}
 	}
-	return &Program{Source: src, Range: at, Kind: want, program: prog}, nil
+	return &Program{Source: src, Range: at, Kind: want, program: prog, normalized: yieldsNormalized(prog.Node())}, nil
 }
 
 // arithmetic are the binary operators whose result is never a boolean.

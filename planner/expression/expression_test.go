@@ -139,6 +139,10 @@ func TestRun(t *testing.T) {
 		{`count * 2`, int64(10)},
 		{`env ?? "none"`, "none"},
 		{`len(keys)`, int64(2)},
+		{`{id: id, level: id % 3 == 0 ? "ERROR" : "INFO", msg: "x"}`, map[string]any{"id": int64(9), "level": "ERROR", "msg": "x"}},
+		{`{rest: id % 5}`, map[string]any{"rest": int64(4)}},
+		{`id > 3 ? 1 : "small"`, int64(1)},
+		{`[1.5, msg, tags]`, []any{1.5, "disk full", []any{"a", "b"}}},
 	}
 	var r Runner
 	for _, tt := range tests {
@@ -153,6 +157,37 @@ func TestRun(t *testing.T) {
 		}
 		if fmt.Sprintf("%#v", got) != fmt.Sprintf("%#v", tt.want) {
 			t.Errorf("Run(%q) = %#v, want %#v", tt.src, got, tt.want)
+		}
+	}
+}
+
+// TestYieldsNormalized: Run skips the normalizing walk only for programs
+// that cannot yield an int or float32 anywhere in their result.
+func TestYieldsNormalized(t *testing.T) {
+	tests := []struct {
+		src  string
+		want bool
+	}{
+		{`{id: seq, level: seq % 5 == 0 ? "ERROR" : "INFO", msg: "hello world"}`, true},
+		{`upper(msg)`, true},
+		{`msg`, true},
+		{`user.id`, true},
+		{`[msg, 1.5, nil, true]`, true},
+		{`var.name`, true},
+		{`var.rate`, false}, // patched to an integer literal, which expr runs as int
+		{`{n: 1}`, false},
+		{`seq % 5`, false},
+		{`len(msg)`, false},
+		{`[1, 2]`, false},
+		{`seq > 1 ? seq : 0`, false},
+	}
+	for _, tt := range tests {
+		p, ds := Compile(tt.src, at, testVars, Any)
+		if len(ds) > 0 {
+			t.Fatalf("Compile(%q): %v", tt.src, ds)
+		}
+		if p.normalized != tt.want {
+			t.Errorf("Compile(%q).normalized = %v, want %v", tt.src, p.normalized, tt.want)
 		}
 	}
 }

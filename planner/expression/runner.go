@@ -3,7 +3,9 @@ package expression
 import (
 	"errors"
 	"fmt"
+	"reflect"
 
+	"github.com/expr-lang/expr/ast"
 	"github.com/expr-lang/expr/file"
 	"github.com/expr-lang/expr/vm"
 
@@ -24,6 +26,9 @@ func (r *Runner) Run(p *Program, fields map[string]any) (any, error) {
 	out, err := r.vm.Run(p.program, fields)
 	if err != nil {
 		return nil, runtimeError(p, err)
+	}
+	if p.normalized {
+		return out, nil
 	}
 	return normalize(out), nil
 }
@@ -112,6 +117,47 @@ func normalize(v any) any {
 		return out
 	}
 	return v
+}
+
+// yieldsNormalized reports whether the compiled expression n can only yield
+// values normalize leaves as they are: values of the record (identifiers and
+// members), string, float, bool and nil literals, constants without int
+// values, comparisons, and conditionals, objects and lists made of those. It
+// is conservative: anything else (arithmetic, integer literals, calls that
+// may return int) answers false.
+func yieldsNormalized(n ast.Node) bool {
+	if t := n.Type(); t != nil {
+		switch t.Kind() {
+		case reflect.String, reflect.Bool, reflect.Int64, reflect.Float64:
+			return true
+		case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32,
+			reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64, reflect.Float32:
+			return false
+		}
+	}
+	switch x := n.(type) {
+	case *ast.IdentifierNode, *ast.MemberNode, *ast.StringNode, *ast.BoolNode, *ast.NilNode, *ast.FloatNode:
+		return true
+	case *ast.ConstantNode:
+		return !changes(x.Value)
+	case *ast.ConditionalNode:
+		return yieldsNormalized(x.Exp1) && yieldsNormalized(x.Exp2)
+	case *ast.MapNode:
+		for _, pair := range x.Pairs {
+			if p, ok := pair.(*ast.PairNode); !ok || !yieldsNormalized(p.Value) {
+				return false
+			}
+		}
+		return true
+	case *ast.ArrayNode:
+		for _, e := range x.Nodes {
+			if !yieldsNormalized(e) {
+				return false
+			}
+		}
+		return true
+	}
+	return false
 }
 
 // changes reports whether normalize would change v.
