@@ -21,8 +21,8 @@ func (ex *Execution) sinkFinished() {
 
 // finished reports whether a stage of the chain will emit nothing more.
 func (pl *procLoop) finished() bool {
-	for _, s := range pl.stages {
-		if s.fin != nil && s.fin.Finished() {
+	for _, f := range pl.finishers {
+		if f.Finished() {
 			return true
 		}
 	}

@@ -19,8 +19,10 @@ type procLoop struct {
 	ctx    context.Context
 	held   []*ack // units held by a Holder
 	dead   bool
-	// ended is set once a Finisher stage finished and the outputs closed.
-	ended bool
+	// finishers are the stages that can end the stream early; ended is set
+	// once one finished and the outputs closed.
+	finishers []Finisher
+	ended     bool
 }
 
 type stage struct {
@@ -31,7 +33,6 @@ type stage struct {
 	tm      Timed
 	g       Gate
 	tg      TryGate
-	fin     Finisher
 	next    *stage
 	dlo     *outport
 	emit    func(Record)
@@ -48,7 +49,9 @@ func (pl *procLoop) init() {
 	for _, n := range pl.nodes {
 		s := &stage{pl: pl, n: n, p: n.spec.Processor}
 		s.h, _ = s.p.(Holder)
-		s.fin, _ = s.p.(Finisher)
+		if f, ok := s.p.(Finisher); ok {
+			pl.finishers = append(pl.finishers, f)
+		}
 		s.tm, _ = s.p.(Timed)
 		s.g, _ = s.p.(Gate)
 		if s.g != nil {
