@@ -11,7 +11,9 @@
 //	limit w4 -in F                       CSV -> count per level -> stdout
 //
 // w1, w2 and w3 print the number of records written to stderr as
-// "records_out=N".
+// "records_out=N". The garbage collector is tuned as in `flowrun run`
+// (runtime/heap, the same heap target), so that the gap to flowrun is not
+// a GC setting.
 package main
 
 import (
@@ -29,12 +31,14 @@ import (
 	"sync/atomic"
 
 	"github.com/flowrun/flowrun/operators/codec"
+	"github.com/flowrun/flowrun/runtime/heap"
 )
 
 // batchSize is the number of records or lines handed to a worker at once.
 const batchSize = 256
 
 func main() {
+	heap.Tune(heap.DefaultTargetMiB)
 	if err := run(os.Args[1:], os.Stdout, os.Stderr); err != nil {
 		fmt.Fprintln(os.Stderr, "limit:", err)
 		os.Exit(1)

@@ -17,6 +17,7 @@ import (
 	"github.com/flowrun/flowrun/operators/all"
 	"github.com/flowrun/flowrun/operators/supervisor"
 	"github.com/flowrun/flowrun/planner"
+	"github.com/flowrun/flowrun/runtime/heap"
 )
 
 // cmdRun is `flowrun run`: it plans every pipeline found and runs them all
@@ -34,14 +35,15 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	watch := fs.Bool("watch", false, "reload when a .flow file changes, is added or is removed")
 	logLevel := fs.String("log-level", "info", "log level: trace, debug, info, warn, error")
 	logFormat := fs.String("log-format", "text", "log format: text or json")
+	heapTarget := fs.Int("heap-target", heap.DefaultTargetMiB, "`MiB` the heap may grow to between garbage collections while the live heap is smaller; 0 keeps Go's default, as does setting GOGC or GOMEMLIMIT")
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: flowrun run [--watch] [--var k=v] [--log-level L] [--log-format text|json] FILE|DIR...")
+		fmt.Fprintln(stderr, "usage: flowrun run [--watch] [--var k=v] [--log-level L] [--log-format text|json] [--heap-target MiB] FILE|DIR...")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
 		return exitUsage
 	}
-	if fs.NArg() == 0 || (*logFormat != "text" && *logFormat != "json") {
+	if fs.NArg() == 0 || (*logFormat != "text" && *logFormat != "json") || *heapTarget < 0 {
 		fs.Usage()
 		return exitUsage
 	}
@@ -60,6 +62,7 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		_ = diag.WriteText(stderr, diags, sources)
 		return exitFail
 	}
+	defer heap.Tune(*heapTarget)()
 	errOut := &lockedWriter{w: stderr}
 	logger := hclog.New(&hclog.LoggerOptions{
 		Name:       "flowrun",

@@ -3,6 +3,7 @@ package source
 import (
 	"context"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/flowrun/flowrun/operators"
@@ -38,59 +39,85 @@ var generateKind = &operators.Kind{
 			template: st.Options.Expr("template"),
 			clock:    env.Clock,
 		}
+		if g.template != nil {
+			g.object, _ = g.template.Object()
+		}
 		return &flowruntime.Node{Source: g}, nil
 	},
 }
 
 // Generate is the generate source. Records carry their sequence number as
-// Meta.Position.
+// Meta.Position. Without an interval, batches are built on every core and
+// emitted in sequence order.
 type Generate struct {
 	stage    string
 	count    int64
 	interval time.Duration
 	template *expression.Program
-	clock    flowruntime.Clock
-	run      expression.Runner
-	env      map[string]any
+	// object is the template compiled field by field, when it is an
+	// object literal.
+	object *expression.Object
+	clock  flowruntime.Clock
+	// runners holds the *templateRunner of each worker.
+	runners sync.Pool
 	// start is the first seq; done tracks how far the sequence is finished.
 	start int64
 	done  seqCheckpoint
 }
 
+// templateRunner evaluates the template on one goroutine.
+type templateRunner struct {
+	run expression.Runner
+	env map[string]any
+}
+
 // Run generates count records, or until ctx ends when count is 0.
 func (g *Generate) Run(ctx context.Context, out flowruntime.Emitter) error {
-	size := int64(batchSize)
-	if g.interval > 0 {
-		size = 1
-	}
 	done := g.done.reset(g.start)
-	for seq := g.start; g.count == 0 || seq < g.count; {
-		if ctx.Err() != nil {
-			return nil
+	if g.interval > 0 {
+		return g.paced(ctx, out, done)
+	}
+	o := newOrdered(ctx)
+	for seq := g.start; (g.count == 0 || seq < g.count) && ctx.Err() == nil; {
+		from, n := seq, int64(batchSize)
+		if g.count > 0 {
+			n = min(n, g.count-seq)
 		}
-		if g.interval > 0 && seq > g.start {
+		seq += n
+		ack := done.Track(seq)
+		started := o.Go(func() func() error {
+			batch, err := g.batch(from, n)
+			return func() error {
+				if err != nil {
+					return err
+				}
+				return out.Emit(ctx, batch, ack)
+			}
+		})
+		if !started {
+			break
+		}
+	}
+	err := o.Wait()
+	if ctx.Err() != nil {
+		return nil
+	}
+	return err
+}
+
+// paced generates one record per interval.
+func (g *Generate) paced(ctx context.Context, out flowruntime.Emitter, done *flowruntime.Checkpoint) error {
+	for seq := g.start; g.count == 0 || seq < g.count; seq++ {
+		if seq > g.start {
 			if err := g.clock.Sleep(ctx, g.interval); err != nil {
 				return nil
 			}
 		}
-		n := size
-		if g.count > 0 {
-			n = min(n, g.count-seq)
+		batch, err := g.batch(seq, 1)
+		if err != nil {
+			return err
 		}
-		now := g.clock.Now()
-		batch := make([]flowruntime.Record, n)
-		for i := range batch {
-			fields, err := g.record(seq)
-			if err != nil {
-				return err
-			}
-			batch[i] = flowruntime.Record{
-				Fields: fields,
-				Meta:   flowruntime.Meta{Source: g.stage, Position: seq, Time: now},
-			}
-			seq++
-		}
-		if err := out.Emit(ctx, batch, done.Track(seq)); err != nil {
+		if err := out.Emit(ctx, batch, done.Track(seq+1)); err != nil {
 			if ctx.Err() != nil {
 				return nil
 			}
@@ -100,15 +127,42 @@ func (g *Generate) Run(ctx context.Context, out flowruntime.Emitter) error {
 	return nil
 }
 
-func (g *Generate) record(seq int64) (map[string]any, error) {
+// batch builds the n records from seq on.
+func (g *Generate) batch(seq, n int64) ([]flowruntime.Record, error) {
+	r, _ := g.runners.Get().(*templateRunner)
+	if r == nil {
+		r = &templateRunner{env: make(map[string]any, 1)}
+	}
+	defer g.runners.Put(r)
+	now := g.clock.Now()
+	batch := make([]flowruntime.Record, n)
+	for i := range batch {
+		fields, err := g.record(r, seq)
+		if err != nil {
+			return nil, err
+		}
+		batch[i] = flowruntime.Record{
+			Fields: fields,
+			Meta:   flowruntime.Meta{Source: g.stage, Position: seq, Time: now},
+		}
+		seq++
+	}
+	return batch, nil
+}
+
+func (g *Generate) record(r *templateRunner, seq int64) (map[string]any, error) {
 	if g.template == nil {
 		return map[string]any{"seq": seq}, nil
 	}
-	if g.env == nil {
-		g.env = make(map[string]any, 1)
+	r.env["seq"] = seq
+	if g.object != nil {
+		m, err := r.run.Object(g.object, r.env)
+		if err != nil {
+			return nil, fmt.Errorf("template: %w", err)
+		}
+		return m, nil
 	}
-	g.env["seq"] = seq
-	v, err := g.run.Run(g.template, g.env)
+	v, err := r.run.Run(g.template, r.env)
 	if err != nil {
 		return nil, fmt.Errorf("template: %w", err)
 	}
