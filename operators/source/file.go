@@ -92,8 +92,18 @@ func (f *File) glob() ([]string, error) {
 }
 
 // Run reads the files; without follow it returns at the end of the last.
+// JSON lines are decoded on every core, in batches emitted in file order.
 func (f *File) Run(ctx context.Context, out flowruntime.Emitter) error {
+	if f.codec == "json" {
+		f.parallel = newOrdered(ctx)
+	}
 	err := f.run(ctx, out)
+	if f.parallel != nil {
+		if werr := f.parallel.Wait(); werr != nil && (err == nil || errors.Is(err, errStopped)) {
+			err = werr
+		}
+		f.parallel = nil
+	}
 	if errors.Is(err, errStopped) {
 		return nil
 	}

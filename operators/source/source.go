@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"sync"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
@@ -47,6 +48,11 @@ type stream struct {
 	log     hclog.Logger
 	// positions records how far each input is finished.
 	positions *positions
+	// parallel, set while a source that decodes JSON on every core runs,
+	// decodes and emits the batches; nil decodes each line as it is read.
+	parallel *ordered
+	// decoders holds the *codec.Decoder of each decoding worker.
+	decoders *sync.Pool
 }
 
 // checkCodec checks the codec options.
@@ -67,6 +73,7 @@ func newStream(st *planner.Stage, env operators.BuildEnv) stream {
 		log:     env.Logger,
 
 		positions: &positions{},
+		decoders:  &sync.Pool{New: func() any { return new(codec.Decoder) }},
 	}
 	if s.codec == "" {
 		s.codec = "lines"
@@ -90,6 +97,9 @@ type reader struct {
 	pending []byte
 	pendOff int64
 	batch   []flowruntime.Record
+	// raw holds the JSON lines of the pending batch not yet decoded, when
+	// the stream decodes in parallel.
+	raw *rawLines
 	// now is the read time of the records of the pending batch.
 	now time.Time
 	// ctx and out are those of the pump that reads, for rejected lines.
@@ -113,9 +123,9 @@ func (s *stream) newReader(r io.Reader, file string, offset int64) *reader {
 // carryFrom takes over prev's pending batch, so that batches stay full
 // across the end of one input and the start of the next.
 func (r *reader) carryFrom(prev *reader) {
-	r.batch, r.now = prev.batch, prev.now
-	prev.batch = nil
-	if len(r.batch) > 0 {
+	r.batch, r.raw, r.now = prev.batch, prev.raw, prev.now
+	prev.batch, prev.raw = nil, nil
+	if r.pendingLen() > 0 {
 		r.carried = prev.done.Track(prev.lines.Offset())
 	}
 }
@@ -135,18 +145,34 @@ var utf8BOM = []byte{0xEF, 0xBB, 0xBF}
 // errStopped means the context ended: the source stops quietly.
 var errStopped = errors.New("stopped")
 
-// flush emits the pending batch.
+// pendingLen is the number of lines in the pending batch.
+func (r *reader) pendingLen() int {
+	n := len(r.batch)
+	if r.raw != nil {
+		n += len(r.raw.lines)
+	}
+	return n
+}
+
+// flush emits the pending batch, or hands it to the decoding workers.
 func (r *reader) flush(ctx context.Context, out flowruntime.Emitter) error {
-	if len(r.batch) == 0 {
+	if r.pendingLen() == 0 {
 		return nil
 	}
-	b := r.batch
-	r.batch = nil
+	b, raw := r.batch, r.raw
+	r.batch, r.raw = nil, nil
 	done := r.done.Track(r.readPosition())
 	if carried := r.carried; carried != nil {
 		r.carried = nil
 		own := done
 		done = func() { carried(); own() }
+	}
+	if raw != nil {
+		now := r.now
+		if !r.parallel.Go(func() func() error { return r.stream.decode(ctx, out, raw, b, now, done) }) {
+			return errStopped
+		}
+		return nil
 	}
 	if err := out.Emit(ctx, b, done); err != nil {
 		if ctx.Err() != nil {
@@ -166,7 +192,7 @@ func (r *reader) pump(ctx context.Context, out flowruntime.Emitter) error {
 		if ctx.Err() != nil {
 			return errStopped
 		}
-		if len(r.batch) >= batchSize || (len(r.batch) > 0 && !r.lines.Buffered()) {
+		if n := r.pendingLen(); n >= batchSize || (n > 0 && !r.lines.Buffered()) {
 			if err := r.flush(ctx, out); err != nil {
 				return err
 			}
@@ -197,9 +223,12 @@ func (r *reader) finish() error {
 	return nil
 }
 
-func (r *reader) where(off int64, err error) error {
-	if r.file != "" {
-		return fmt.Errorf("%s: byte %d: %w", r.file, off, err)
+func (r *reader) where(off int64, err error) error { return where(r.file, off, err) }
+
+// where places err at byte off of file.
+func where(file string, off int64, err error) error {
+	if file != "" {
+		return fmt.Errorf("%s: byte %d: %w", file, off, err)
 	}
 	return fmt.Errorf("byte %d: %w", off, err)
 }
@@ -208,13 +237,18 @@ func (r *reader) where(off int64, err error) error {
 // (runtime.Reject), as a record {line: "..."}: skip counts it, dead_letter
 // sends it on with the error, stop fails the source.
 func (r *reader) bad(line []byte, off int64, err error) error {
-	err = r.where(off, err)
+	return r.reject(r.ctx, r.out, r.file, line, off, err)
+}
+
+// reject hands line, at off in file, to the source's on_error policy.
+func (s *stream) reject(ctx context.Context, out flowruntime.Emitter, file string, line []byte, off int64, err error) error {
+	err = where(file, off, err)
 	rec := flowruntime.Record{
 		Fields: map[string]any{"line": string(line)},
-		Meta:   flowruntime.Meta{Source: r.stage, Position: off, File: r.file, Time: r.clock.Now()},
+		Meta:   flowruntime.Meta{Source: s.stage, Position: off, File: file, Time: s.clock.Now()},
 	}
-	if err := flowruntime.Reject(r.ctx, r.out, rec, err); err != nil {
-		if r.ctx.Err() != nil {
+	if err := flowruntime.Reject(ctx, out, rec, err); err != nil {
+		if ctx.Err() != nil {
 			return errStopped
 		}
 		return err
@@ -232,6 +266,16 @@ func (r *reader) line(line []byte, off int64) error {
 		fields = map[string]any{"line": string(line)}
 	case "json":
 		if len(trimSpace(line)) == 0 {
+			return nil
+		}
+		if r.parallel != nil {
+			if r.pendingLen() == 0 {
+				r.now = r.clock.Now()
+			}
+			if r.raw == nil {
+				r.raw = newRawLines()
+			}
+			r.raw.add(line, off, r.file)
 			return nil
 		}
 		m, err := r.dec.DecodeObject(line)
@@ -270,7 +314,7 @@ func (r *reader) line(line []byte, off int64) error {
 	default:
 		return fmt.Errorf("unknown codec %q", r.codec)
 	}
-	if len(r.batch) == 0 {
+	if r.pendingLen() == 0 {
 		r.now = r.clock.Now()
 	}
 	r.batch = append(r.batch, flowruntime.Record{

@@ -47,6 +47,8 @@ type Program struct {
 	// normalized is true when every result is known to hold only record
 	// types (int64, not int), so Run need not walk it.
 	normalized bool
+	// equals, when set, evaluates the condition without the VM.
+	equals *fieldEquals
 }
 
 // String returns the expression's source text.
@@ -105,7 +107,11 @@ func Compile(src string, at diag.Range, vars map[string]any, want Kind) (*Progra
 			}}
 		}
 	}
-	return &Program{Source: src, Range: at, Kind: want, program: prog, normalized: yieldsNormalized(prog.Node())}, nil
+	return &Program{
+		Source: src, Range: at, Kind: want, program: prog,
+		normalized: yieldsNormalized(prog.Node()),
+		equals:     fieldEqualsOf(prog.Node()),
+	}, nil
 }
 
 // arithmetic are the binary operators whose result is never a boolean.

@@ -321,3 +321,44 @@ func TestProgramSharedAcrossGoroutines(t *testing.T) {
 		}
 	}
 }
+
+// TestFieldEqualsShortcut: conditions `field == "text"` skip the VM and
+// agree with it on every kind of field value.
+func TestFieldEqualsShortcut(t *testing.T) {
+	recs := []map[string]any{
+		{"level": "ERROR"}, {"level": "INFO"}, {"level": ""}, {}, {"level": nil},
+		{"level": int64(5)}, {"level": 5.0}, {"level": true}, {"level": []any{"ERROR"}},
+	}
+	for _, src := range []string{`level == "ERROR"`, `"ERROR" == level`, `level != "ERROR"`, `level == ""`, `"" != level`} {
+		p, ds := Compile(src, at, nil, Bool)
+		if len(ds) > 0 {
+			t.Fatalf("Compile(%q): %v", src, ds)
+		}
+		if p.equals == nil {
+			t.Fatalf("%s: no shortcut", src)
+		}
+		var r Runner
+		for _, rec := range recs {
+			got, err := r.Bool(p, rec)
+			if err != nil {
+				t.Fatalf("Bool(%q, %v): %v", src, rec, err)
+			}
+			out, err := r.vm.Run(p.program, rec)
+			if err != nil {
+				t.Fatalf("VM(%q, %v): %v", src, rec, err)
+			}
+			if got != out {
+				t.Errorf("%s on %v: shortcut %v, VM %v", src, rec, got, out)
+			}
+		}
+	}
+	for _, src := range []string{`level == upper("error")`, `level == 5`, `a == b`, `level > "A"`} {
+		p, ds := Compile(src, at, nil, Bool)
+		if len(ds) > 0 {
+			t.Fatalf("Compile(%q): %v", src, ds)
+		}
+		if p.equals != nil {
+			t.Errorf("%s: a shortcut for a condition of another form", src)
+		}
+	}
+}

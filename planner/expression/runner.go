@@ -36,6 +36,9 @@ func (r *Runner) Run(p *Program, fields map[string]any) (any, error) {
 // Bool evaluates the predicate p: nil (such as an absent field) is false,
 // any other value that is not a bool is an error.
 func (r *Runner) Bool(p *Program, fields map[string]any) (bool, error) {
+	if p.equals != nil {
+		return p.equals.eval(fields), nil
+	}
 	out, err := r.vm.Run(p.program, fields)
 	if err != nil {
 		return false, runtimeError(p, err)
