@@ -19,7 +19,7 @@ import (
 var fileKind = &operators.Kind{
 	Schema: planner.Schema{
 		Block: "source", Kind: "file",
-		Doc: "Reads records from files matching a path or glob, optionally following them as they grow.",
+		Doc: "Reads records from files matching a path or glob, optionally following them as they grow; JSON lines are decoded on every core and emitted in file order.",
 		Options: append([]planner.OptionSpec{
 			{Name: "path", Type: planner.String, Required: true,
 				Doc: "The file to read, or a glob (logs/*.jsonl) whose matches are read in name order."},

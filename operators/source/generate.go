@@ -20,7 +20,7 @@ var generateKind = &operators.Kind{
 			{Name: "count", Type: planner.Int, Default: int64(0),
 				Doc: "How many records to generate; 0 generates until the pipeline stops."},
 			{Name: "interval", Type: planner.Duration, Default: time.Duration(0),
-				Doc: "The time between two records; 0 generates as fast as the pipeline accepts them."},
+				Doc: "The time between two records; 0 generates as fast as the pipeline accepts them, building batches on every core (emitted in sequence order)."},
 			{Name: "template", Type: planner.Expr,
 				Doc: "An expression yielding the record as an object, with variable seq = 0, 1, 2...; the default is {seq: seq}."},
 		},
