@@ -26,7 +26,8 @@ type objectField struct {
 }
 
 // Object returns p compiled field by field when p is an object literal
-// with constant keys, and false otherwise.
+// with constant keys, each once, and false otherwise. (The VM lets the
+// first of two equal keys win; such a literal is left to it.)
 func (p *Program) Object() (*Object, bool) {
 	m, ok := p.program.Node().(*ast.MapNode)
 	if !ok {
@@ -37,15 +38,17 @@ func (p *Program) Object() (*Object, bool) {
 		op(cfg)
 	}
 	obj := &Object{}
+	seen := make(map[string]bool, len(m.Pairs))
 	for _, n := range m.Pairs {
 		pair, ok := n.(*ast.PairNode)
 		if !ok {
 			return nil, false
 		}
 		key, ok := pair.Key.(*ast.StringNode)
-		if !ok {
+		if !ok || seen[key.Value] {
 			return nil, false
 		}
+		seen[key.Value] = true
 		f := objectField{key: key.Value}
 		switch v := pair.Value.(type) {
 		case *ast.StringNode:

@@ -19,6 +19,7 @@ func TestObject(t *testing.T) {
 		{`{list: [1, id], nested: {x: id}, tags: tags}`, true},
 		{`{}`, true},
 		{`[1, id]`, false},
+		{`{a: 1, a: 2}`, false},
 		{`id > 3 ? {a: 1} : {b: 2}`, false},
 		{`upper(msg)`, false},
 	}
