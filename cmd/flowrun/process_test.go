@@ -324,7 +324,8 @@ pipeline "slow" {
   }
   sink "out" {
     from = crawl
-    kind = "discard"
+    kind = "file"
+    path = "out.jsonl"
   }
 }
 `
@@ -340,7 +341,12 @@ pipeline "slow" {
 	}
 	exited := make(chan error, 1)
 	go func() { exited <- cmd.Wait() }()
-	eventually(t, "the pipeline to start", stderr, func() bool { return strings.Contains(stderr.String(), "pipeline started") })
+	// The throttle's burst lets the first record through at once: once it
+	// is written, the rest of its batch waits in the throttle's edge.
+	eventually(t, "the first record to pass the throttle", stderr, func() bool {
+		out, _ := os.ReadFile(filepath.Join(dir, "out.jsonl"))
+		return len(out) > 0
+	})
 
 	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
