@@ -57,14 +57,14 @@ type Source interface {
 
 // Emitter is how a source hands records to the pipeline.
 type Emitter interface {
-	// Emit sends recs downstream as one acknowledgement unit and takes
-	// ownership of the slice. It blocks while the source's edge has no
+	// Emit sends recs downstream as one acknowledgement unit. It blocks while the source's edge has no
 	// credit (that is backpressure) and returns ctx.Err() if ctx ends first.
 	// done, when not nil, is called exactly once, after every record derived
 	// from recs is finished: written by every sink it reaches, filtered out or
 	// dead-lettered. Only then may the source acknowledge or checkpoint them.
 	//
-	// Emit copies the records out of recs before it returns. When it returns
+	// Emit copies the records out of recs before it returns, so the caller
+	// may reuse the slice once it has returned. When it returns
 	// an error, part of recs may have been sent already; done is then never
 	// called (the records count as not delivered). A graceful stop
 	// (Execution.Stop) never cuts a call short once part of recs is sent:

@@ -86,12 +86,14 @@ func (g *Generate) Run(ctx context.Context, out flowruntime.Emitter) error {
 		seq += n
 		ack := done.Track(seq)
 		started := o.Go(func() func() error {
-			batch, err := g.batch(from, n)
+			batch := getRecords(int(n))
+			err := g.batch(batch, from, n)
 			return func() error {
 				if err != nil {
 					return err
 				}
-				return out.Emit(ctx, batch, ack)
+				defer putRecords(batch)
+				return out.Emit(ctx, *batch, ack)
 			}
 		})
 		if !started {
@@ -113,8 +115,8 @@ func (g *Generate) paced(ctx context.Context, out flowruntime.Emitter, done *flo
 				return nil
 			}
 		}
-		batch, err := g.batch(seq, 1)
-		if err != nil {
+		var batch []flowruntime.Record
+		if err := g.batch(&batch, seq, 1); err != nil {
 			return err
 		}
 		if err := out.Emit(ctx, batch, done.Track(seq+1)); err != nil {
@@ -127,27 +129,25 @@ func (g *Generate) paced(ctx context.Context, out flowruntime.Emitter, done *flo
 	return nil
 }
 
-// batch builds the n records from seq on.
-func (g *Generate) batch(seq, n int64) ([]flowruntime.Record, error) {
+// batch appends the n records from seq on to batch.
+func (g *Generate) batch(batch *[]flowruntime.Record, seq, n int64) error {
 	r, _ := g.runners.Get().(*templateRunner)
 	if r == nil {
 		r = &templateRunner{env: make(map[string]any, 1)}
 	}
 	defer g.runners.Put(r)
 	now := g.clock.Now()
-	batch := make([]flowruntime.Record, n)
-	for i := range batch {
+	for end := seq + n; seq < end; seq++ {
 		fields, err := g.record(r, seq)
 		if err != nil {
-			return nil, err
+			return err
 		}
-		batch[i] = flowruntime.Record{
+		*batch = append(*batch, flowruntime.Record{
 			Fields: fields,
 			Meta:   flowruntime.Meta{Source: g.stage, Position: seq, Time: now},
-		}
-		seq++
+		})
 	}
-	return batch, nil
+	return nil
 }
 
 func (g *Generate) record(r *templateRunner, seq int64) (map[string]any, error) {

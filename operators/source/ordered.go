@@ -3,9 +3,12 @@ package source
 import (
 	"context"
 	goruntime "runtime"
+	"sync"
 	"sync/atomic"
 
 	concstream "github.com/sourcegraph/conc/stream"
+
+	flowruntime "github.com/flowrun/flowrun/runtime"
 )
 
 // ordered builds batches on every core and hands them on in the order they
@@ -52,4 +55,28 @@ func (o *ordered) Go(build func() (emit func() error)) bool {
 func (o *ordered) Wait() error {
 	o.tasks.Wait()
 	return o.err
+}
+
+// recordSlices recycles the batches the parallel sources build: Emit copies
+// the records out before it returns, so a batch is free again after it.
+var recordSlices = sync.Pool{New: func() any {
+	s := make([]flowruntime.Record, 0, batchSize)
+	return &s
+}}
+
+// getRecords returns an empty batch with room for n records.
+func getRecords(n int) *[]flowruntime.Record {
+	p := recordSlices.Get().(*[]flowruntime.Record)
+	if cap(*p) < n {
+		*p = make([]flowruntime.Record, 0, n)
+	}
+	return p
+}
+
+// putRecords recycles a batch, first dropping its records so that a pooled
+// batch keeps none of them alive.
+func putRecords(p *[]flowruntime.Record) {
+	clear(*p)
+	*p = (*p)[:0]
+	recordSlices.Put(p)
 }

@@ -54,8 +54,8 @@ func (l *rawLines) line(i int) []byte {
 func (s *stream) decode(ctx context.Context, out flowruntime.Emitter, raw *rawLines, batch []flowruntime.Record, now time.Time, done func()) (emit func() error) {
 	dec := s.decoders.Get().(*codec.Decoder)
 	defer s.decoders.Put(dec)
-	recs := make([]flowruntime.Record, len(batch), len(batch)+len(raw.lines))
-	copy(recs, batch)
+	recs := getRecords(len(batch) + len(raw.lines))
+	*recs = append(*recs, batch...)
 	type failure struct {
 		line int
 		err  error
@@ -67,7 +67,7 @@ func (s *stream) decode(ctx context.Context, out flowruntime.Emitter, raw *rawLi
 			failed = append(failed, failure{i, err})
 			continue
 		}
-		recs = append(recs, flowruntime.Record{
+		*recs = append(*recs, flowruntime.Record{
 			Fields: m,
 			Meta:   flowruntime.Meta{Source: s.stage, Position: l.off, File: l.file, Time: now},
 		})
@@ -80,11 +80,12 @@ func (s *stream) decode(ctx context.Context, out flowruntime.Emitter, raw *rawLi
 				return err
 			}
 		}
-		if len(recs) == 0 {
+		defer putRecords(recs)
+		if len(*recs) == 0 {
 			done()
 			return nil
 		}
-		if err := out.Emit(ctx, recs, done); err != nil {
+		if err := out.Emit(ctx, *recs, done); err != nil {
 			if ctx.Err() != nil {
 				return errStopped
 			}
