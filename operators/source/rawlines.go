@@ -48,14 +48,13 @@ func (l *rawLines) line(i int) []byte {
 }
 
 // decode runs on a decoding worker: it decodes the lines of raw into
-// records read at now, after those of batch, and returns the emit that
-// hands the lines it could not decode to the on_error policy, in order,
-// and then the records to the pipeline, with done.
-func (s *stream) decode(ctx context.Context, out flowruntime.Emitter, raw *rawLines, batch []flowruntime.Record, now time.Time, done func()) (emit func() error) {
+// records read at now, and returns the emit that hands the lines it could
+// not decode to the on_error policy, in order, and then the records to the
+// pipeline, with done.
+func (s *stream) decode(ctx context.Context, out flowruntime.Emitter, raw *rawLines, now time.Time, done func()) (emit func() error) {
 	dec := s.decoders.Get().(*codec.Decoder)
 	defer s.decoders.Put(dec)
-	recs := getRecords(len(batch) + len(raw.lines))
-	*recs = append(*recs, batch...)
+	recs := getRecords(len(raw.lines))
 	type failure struct {
 		line int
 		err  error

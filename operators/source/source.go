@@ -98,7 +98,7 @@ type reader struct {
 	pendOff int64
 	batch   []flowruntime.Record
 	// raw holds the JSON lines of the pending batch not yet decoded, when
-	// the stream decodes in parallel.
+	// the stream decodes in parallel; batch is then always empty.
 	raw *rawLines
 	// now is the read time of the records of the pending batch.
 	now time.Time
@@ -169,7 +169,7 @@ func (r *reader) flush(ctx context.Context, out flowruntime.Emitter) error {
 	}
 	if raw != nil {
 		now := r.now
-		if !r.parallel.Go(func() func() error { return r.stream.decode(ctx, out, raw, b, now, done) }) {
+		if !r.parallel.Go(func() func() error { return r.stream.decode(ctx, out, raw, now, done) }) {
 			return errStopped
 		}
 		return nil
@@ -200,7 +200,7 @@ func (r *reader) pump(ctx context.Context, out flowruntime.Emitter) error {
 		line, off, err := r.lines.Next()
 		if err != nil {
 			if errors.Is(err, codec.ErrLineTooLong) {
-				return r.where(off, err)
+				return where(r.file, off, err)
 			}
 			return err
 		}
@@ -222,8 +222,6 @@ func (r *reader) finish() error {
 	}
 	return nil
 }
-
-func (r *reader) where(off int64, err error) error { return where(r.file, off, err) }
 
 // where places err at byte off of file.
 func where(file string, off int64, err error) error {
