@@ -1,0 +1,134 @@
+package runtime
+
+import (
+	"errors"
+)
+
+func (ex *Execution) runFanout(n *node) {
+	ctx := ex.opCtx
+	t := n.task
+	in := n.in[0]
+	f := n.spec.Fanout
+	dlo := newOutport(ex, n.dl, t)
+	var sizes []int64
+	branches := make([]*batch, len(n.out))
+	rr := 0
+	ok := true
+	defer func() {
+		for _, e := range n.out {
+			e.close()
+		}
+		if ok && ctx.Err() == nil {
+			dlo.finish(ctx)
+		} else if dlo != nil {
+			dlo.e.close()
+		}
+	}()
+	deliver := func(e *edge, b *batch, src *batch) bool {
+		if e.mode != lossless {
+			var recSizes []int64
+			if e.capBytes > 0 {
+				sizes = sizes[:0]
+				for i := range b.recs {
+					sizes = append(sizes, RecordSize(b.recs[i]))
+				}
+				recSizes = sizes
+			}
+			e.offer(b, recSizes)
+			return true
+		}
+		if b != src {
+			b.addAcks(src.acks)
+		}
+		return ex.send(ctx, t, e, b, &sizes) == nil
+	}
+	for {
+		b, failed := ex.next(ctx, t, in, dlo)
+		if b == nil {
+			if failed {
+				ok = false
+			}
+			return
+		}
+		cnt, bytes := len(b.recs), b.bytes
+		n.received.Add(int64(cnt))
+		var sent int
+		switch f.Mode {
+		case "round_robin", "hash":
+			if dlo != nil {
+				dlo.setAcks(b.acks)
+			}
+			for _, r := range b.recs {
+				i := rr % len(n.out)
+				if f.Mode == "hash" {
+					var err error
+					i, err = routeOf(f.Router, r, len(n.out))
+					if err != nil {
+						again := func() error {
+							var err error
+							i, err = routeOf(f.Router, r, len(n.out))
+							return err
+						}
+						if !n.onError(ctx, t, dlo, r, err, again) {
+							ok = false
+							return
+						}
+						if err := again(); err != nil {
+							continue // skipped or dead-lettered
+						}
+					}
+				} else {
+					rr++
+				}
+				if branches[i] == nil {
+					branches[i] = ex.pool.get()
+				}
+				branches[i].recs = append(branches[i].recs, r)
+			}
+			for i, bb := range branches {
+				if bb == nil {
+					continue
+				}
+				branches[i] = nil
+				sent += len(bb.recs)
+				if !deliver(n.out[i], bb, b) {
+					ok = false
+					return
+				}
+			}
+			ex.pool.put(b)
+		default:
+			// Broadcast: copies for every branch but the first, which gets
+			// b itself, last.
+			for i := len(n.out) - 1; i >= 0; i-- {
+				bb := b
+				if i > 0 {
+					bb = ex.pool.get()
+					for _, r := range b.recs {
+						bb.recs = append(bb.recs, copyRecord(r))
+					}
+				} else if n.out[0].mode != lossless {
+					b.releaseAcks()
+				}
+				sent += len(bb.recs)
+				if !deliver(n.out[i], bb, b) {
+					ok = false
+					return
+				}
+			}
+		}
+		n.emitted.Add(int64(sent))
+		in.release(cnt, bytes)
+	}
+}
+
+func routeOf(r Router, rec Record, n int) (int, error) {
+	i, err := r.Route(rec, n)
+	if err != nil {
+		return 0, err
+	}
+	if i < 0 || i >= n {
+		return 0, errors.New("router returned an output out of range")
+	}
+	return i, nil
+}

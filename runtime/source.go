@@ -1,0 +1,110 @@
+package runtime
+
+import (
+	"context"
+	"errors"
+)
+
+// emitter is a source's Emitter: it sends each Emit call's records on the
+// source's edge as one acknowledgement unit, in batches of at most the
+// batch size, each against credit. Concurrent Emit calls are serialized.
+type emitter struct {
+	ex    *Execution
+	n     *node
+	e     *edge
+	sem   chan struct{}
+	sizes []int64
+	// dlo takes rejected input when the source dead-letters it.
+	dlo *outport
+}
+
+// Emit implements Emitter.
+func (em *emitter) Emit(ctx context.Context, recs []Record, done func()) error {
+	ex := em.ex
+	if len(recs) == 0 {
+		if done != nil {
+			done()
+		}
+		return nil
+	}
+	select {
+	case em.sem <- struct{}{}:
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-ex.srcCtx.Done():
+		return ex.srcCtx.Err()
+	}
+	defer func() { <-em.sem }()
+	t := em.n.task
+	var a *ack
+	if done != nil {
+		a = &ack{done: done, live: &ex.acks}
+		a.refs.Store(1)
+		ex.acks.Add(1)
+	}
+	var stop func() bool
+	defer func() {
+		if stop != nil {
+			stop()
+		}
+	}()
+	// Once part of the unit is sent, a graceful stop lets the rest follow
+	// (what is sent drains, so credit comes back): the unit is then either
+	// wholly sent or not at all, and the source's checkpoint stays exact.
+	// Only Kill or a failure (runCtx) interrupts a unit under way.
+	waitCtx := ex.srcCtx
+	for i := 0; i < len(recs); {
+		want := min(len(recs)-i, ex.batchSize)
+		n := em.e.tryReserve(want)
+		for n == 0 {
+			if i == 0 {
+				if err := ctx.Err(); err != nil {
+					return err
+				}
+			}
+			if err := waitCtx.Err(); err != nil {
+				return err
+			}
+			if stop == nil && i == 0 && ctx.Done() != ex.srcCtx.Done() {
+				stop = context.AfterFunc(ctx, t.notify)
+			}
+			t.park(waitCtx, nil)
+			n = em.e.tryReserve(want)
+			if n > 0 {
+				t.rewake()
+			}
+		}
+		waitCtx = ex.opCtx
+		b := ex.pool.get()
+		b.recs = append(b.recs, recs[i:i+n]...)
+		if a != nil {
+			a.refs.Add(1)
+			b.acks = append(b.acks, a)
+		}
+		if err := ex.pushBytes(waitCtx, t, em.e, b, &em.sizes); err != nil {
+			return err
+		}
+		em.n.emitted.Add(int64(n))
+		i += n
+	}
+	if a != nil {
+		a.release()
+	}
+	return nil
+}
+
+func (ex *Execution) runSource(n *node) {
+	e := n.out[0]
+	em := &emitter{ex: ex, n: n, e: e, sem: make(chan struct{}, 1), dlo: newOutport(ex, n.dl, n.task)}
+	err := n.spec.Source.Run(ex.srcCtx, em)
+	if err != nil && !(ex.srcCtx.Err() != nil && errors.Is(err, context.Canceled)) {
+		ex.fail(&StageError{Pipeline: ex.pipeline, Stage: n.spec.Name, Err: err})
+	}
+	// No Emit runs after Run returned: close the edges once the last one
+	// has let go of the semaphore.
+	em.sem <- struct{}{}
+	e.close()
+	if em.dlo != nil {
+		em.dlo.finish(ex.opCtx)
+	}
+}
