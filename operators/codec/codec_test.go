@@ -7,6 +7,7 @@ import (
 	"math"
 	"strings"
 	"testing"
+	"testing/iotest"
 
 	gojson "github.com/goccy/go-json"
 	"github.com/google/go-cmp/cmp"
@@ -177,9 +178,9 @@ func TestLineReader(t *testing.T) {
 		}
 		got = append(got, line{string(b), off})
 	}
-	b, off, ok := lr.Rest()
-	if !ok {
-		t.Fatal("Rest found no last line")
+	b, off, err := lr.Rest()
+	if err != nil {
+		t.Fatalf("Rest: %v", err)
 	}
 	got = append(got, line{string(b), off})
 	want := []line{{"one", 100}, {"two", 105}, {"", 109}, {"three", 110}}
@@ -204,6 +205,85 @@ func TestLineReaderGrowth(t *testing.T) {
 	_, off, err := lr.Next()
 	if !errors.Is(err, codec.ErrLineTooLong) || off != int64(len(long)+1) {
 		t.Fatalf("second line: offset %d, err %v; want ErrLineTooLong at %d", off, err, len(long)+1)
+	}
+}
+
+// TestLineReaderTooLong reads lines over the limit: each is returned cut to
+// the limit with its real length, and reading goes on with the next line,
+// however the input arrives.
+func TestLineReaderTooLong(t *testing.T) {
+	long := strings.Repeat("x", 100)
+	input := "ok\n" + long + "\n" + "0123456789\r\n" + "0123456789A\r\n" + long + "\r\nnext\n" + long
+	type line struct {
+		text   string
+		off    int64
+		length int64 // of a line over the limit
+	}
+	want := []line{
+		{"ok", 0, 0}, {"xxxxxxxxxx", 3, 100}, {"0123456789", 104, 0}, {"0123456789", 116, 11},
+		{"xxxxxxxxxx", 129, 100}, {"next", 231, 0}, {"xxxxxxxxxx", 236, 100},
+	}
+	for name, r := range map[string]func() io.Reader{
+		"at once":     func() io.Reader { return strings.NewReader(input) },
+		"byte a read": func() io.Reader { return iotest.OneByteReader(strings.NewReader(input)) },
+	} {
+		t.Run(name, func(t *testing.T) {
+			lr := codec.NewLineReader(r(), 0, 10)
+			var got []line
+			add := func(b []byte, off int64, err error) {
+				l := line{text: string(b), off: off}
+				var long *codec.LineTooLongError
+				if errors.As(err, &long) {
+					if !errors.Is(err, codec.ErrLineTooLong) || long.Max != 10 {
+						t.Errorf("error %v (%+v) is not ErrLineTooLong with the limit", err, long)
+					}
+					l.length = long.Length
+				} else if err != nil {
+					t.Fatal(err)
+				}
+				got = append(got, l)
+			}
+			for {
+				b, off, err := lr.Next()
+				if errors.Is(err, io.EOF) {
+					break
+				}
+				add(b, off, err)
+			}
+			add(lr.Rest())
+			if diff := cmp.Diff(want, got, cmp.AllowUnexported(line{})); diff != "" {
+				t.Errorf("lines (-want +got):\n%s", diff)
+			}
+			if lr.Offset() != int64(len(input)) {
+				t.Errorf("Offset = %d, want %d", lr.Offset(), len(input))
+			}
+			if _, _, err := lr.Rest(); !errors.Is(err, io.EOF) {
+				t.Errorf("Rest at the end = %v, want io.EOF", err)
+			}
+		})
+	}
+}
+
+// TestLineReaderTooLongFollow reads a line over the limit whose end is
+// written later: Next waits for it and then returns the whole length.
+func TestLineReaderTooLongFollow(t *testing.T) {
+	var src bytes.Buffer
+	src.WriteString("a\n" + strings.Repeat("x", 30))
+	lr := codec.NewLineReader(&src, 0, 10)
+	if b, _, err := lr.Next(); err != nil || string(b) != "a" {
+		t.Fatalf("Next = %q, %v", b, err)
+	}
+	if _, _, err := lr.Next(); !errors.Is(err, io.EOF) {
+		t.Fatalf("Next in a long partial line = %v, want io.EOF", err)
+	}
+	src.WriteString(strings.Repeat("x", 30) + "\nb\n")
+	b, off, err := lr.Next()
+	var long *codec.LineTooLongError
+	if !errors.As(err, &long) || long.Length != 60 || string(b) != "xxxxxxxxxx" || off != 2 {
+		t.Fatalf("Next = %q at %d, %v; want the head of a 60-byte line at 2", b, off, err)
+	}
+	if b, _, err := lr.Next(); err != nil || string(b) != "b" {
+		t.Fatalf("Next after the long line = %q, %v", b, err)
 	}
 }
 

@@ -1,6 +1,7 @@
 package codec_test
 
 import (
+	"bytes"
 	"testing"
 
 	"github.com/flowrun/flowrun/operators/codec"
@@ -49,6 +50,30 @@ func BenchmarkSplitCSVW4Row(b *testing.B) {
 		var err error
 		if cells, err = codec.SplitCSV(cells[:0], w4Row, ','); err != nil || len(cells) != 3 {
 			b.Fatalf("SplitCSV = %q, %v", cells, err)
+		}
+	}
+}
+
+// BenchmarkLineReaderW2 splits W2's JSONL input into lines, as the file
+// source does before decoding them.
+func BenchmarkLineReaderW2(b *testing.B) {
+	const lines = 10000
+	input := bytes.Repeat(append(append([]byte(nil), w2Line...), '\n'), lines)
+	r := bytes.NewReader(input)
+	b.ReportAllocs()
+	b.SetBytes(int64(len(input)))
+	for b.Loop() {
+		r.Reset(input)
+		lr := codec.NewLineReader(r, 0, 1<<20)
+		n := 0
+		for {
+			if _, _, err := lr.Next(); err != nil {
+				break
+			}
+			n++
+		}
+		if n != lines {
+			b.Fatalf("read %d lines, want %d", n, lines)
 		}
 	}
 }

@@ -19,7 +19,7 @@ import (
 var fileKind = &operators.Kind{
 	Schema: planner.Schema{
 		Block: "source", Kind: "file",
-		Doc: "Reads records from files matching a path or glob, optionally following them as they grow; JSON lines are decoded on every core and emitted in file order.",
+		Doc: "Reads records from files matching a path or glob, optionally following them as they grow; JSON lines are decoded on every core and emitted in file order. A line it cannot decode follows on_error; under stop (the default) every line before it is written, then the run fails naming FILE:LINE (the byte offset when reading resumed mid-file).",
 		Options: append([]planner.OptionSpec{
 			{Name: "path", Type: planner.String, Required: true,
 				Doc: "The file to read, or a glob (logs/*.jsonl) whose matches are read in name order."},
@@ -99,7 +99,9 @@ func (f *File) Run(ctx context.Context, out flowruntime.Emitter) error {
 	}
 	err := f.run(ctx, out)
 	if f.parallel != nil {
-		if werr := f.parallel.Wait(); werr != nil && (err == nil || errors.Is(err, errStopped)) {
+		// A batch's error is about lines read before where the reader
+		// stopped, so it comes first.
+		if werr := f.parallel.Wait(); err == nil || (werr != nil && !errors.Is(werr, errStopped)) {
 			err = werr
 		}
 		f.parallel = nil
@@ -206,8 +208,8 @@ func (f *File) tail(ctx context.Context, out flowruntime.Emitter, initial []stri
 			case err != nil || !os.SameFile(now, t.info):
 				// Rotated or removed: what was written to the old file is
 				// read; the new one is opened from its start.
-				if line, off, ok := t.r.lines.Rest(); ok {
-					if err := t.r.line(line, off); err != nil {
+				if line, off, err := t.r.lines.Rest(); !errors.Is(err, io.EOF) {
+					if err := t.r.take(line, off, err); err != nil {
 						return err
 					}
 					if err := t.r.flush(ctx, out); err != nil {

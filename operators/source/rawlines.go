@@ -2,6 +2,7 @@ package source
 
 import (
 	"context"
+	"errors"
 	"sync"
 	"time"
 
@@ -17,8 +18,12 @@ type rawLines struct {
 }
 
 type rawLine struct {
-	end  int
-	off  int64
+	end int
+	// off and num are the line's offset and number (0 if not known).
+	off, num int64
+	// long is the real length of a line over max_line_bytes, whose head
+	// only is kept; 0 for every other line.
+	long int64
 	file string
 }
 
@@ -32,10 +37,11 @@ func newRawLines() *rawLines {
 	return l
 }
 
-// add copies line, read at off in file, into the batch.
-func (l *rawLines) add(line []byte, off int64, file string) {
+// add copies line, read at off in file on line num, into the batch; long is
+// the real length of a line over max_line_bytes, of which line is the head.
+func (l *rawLines) add(line []byte, off, num, long int64, file string) {
 	l.buf = append(l.buf, line...)
-	l.lines = append(l.lines, rawLine{end: len(l.buf), off: off, file: file})
+	l.lines = append(l.lines, rawLine{end: len(l.buf), off: off, num: num, long: long, file: file})
 }
 
 // line returns the bytes of line i.
@@ -50,20 +56,28 @@ func (l *rawLines) line(i int) []byte {
 // decode runs on a decoding worker: it decodes the lines of raw into
 // records read at now, and returns the emit that hands the lines it could
 // not decode to the on_error policy, in order, and then the records to the
-// pipeline, with done.
+// pipeline, with done. When the policy stops the source at a line, the
+// records before it are emitted (without done: the batch is not finished)
+// and the emit returns the policy's error.
 func (s *stream) decode(ctx context.Context, out flowruntime.Emitter, raw *rawLines, now time.Time, done func()) (emit func() error) {
 	dec := s.decoders.Get().(*codec.Decoder)
 	defer s.decoders.Put(dec)
 	recs := getRecords(len(raw.lines))
+	// A failure is the line at index line, after the first before records
+	// of the batch.
 	type failure struct {
-		line int
-		err  error
+		line, before int
+		err          error
 	}
 	var failed []failure
 	for i, l := range raw.lines {
+		if l.long > 0 {
+			failed = append(failed, failure{i, len(*recs), &codec.LineTooLongError{Length: l.long, Max: s.maxLine}})
+			continue
+		}
 		m, err := dec.DecodeObject(raw.line(i))
 		if err != nil {
-			failed = append(failed, failure{i, err})
+			failed = append(failed, failure{i, len(*recs), err})
 			continue
 		}
 		*recs = append(*recs, flowruntime.Record{
@@ -73,13 +87,24 @@ func (s *stream) decode(ctx context.Context, out flowruntime.Emitter, raw *rawLi
 	}
 	return func() error {
 		defer rawPool.Put(raw)
+		defer putRecords(recs)
 		for _, f := range failed {
 			l := raw.lines[f.line]
-			if err := s.reject(ctx, out, l.file, raw.line(f.line), l.off, f.err); err != nil {
+			err := s.reject(ctx, out, l.file, raw.line(f.line), l.off, l.num, f.err, l.long)
+			if err == nil {
+				continue
+			}
+			if errors.Is(err, errStopped) || f.before == 0 {
 				return err
 			}
+			if eerr := out.Emit(ctx, (*recs)[:f.before], nil); eerr != nil {
+				if ctx.Err() != nil {
+					return errStopped
+				}
+				return eerr
+			}
+			return err
 		}
-		defer putRecords(recs)
 		if len(*recs) == 0 {
 			done()
 			return nil

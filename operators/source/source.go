@@ -8,6 +8,7 @@ import (
 	"io"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/hashicorp/go-hclog"
 
@@ -30,7 +31,7 @@ func codecOptions() []planner.OptionSpec {
 		{Name: "delimiter", Type: planner.String, Default: ",",
 			Doc: "The field separator of the csv codec, one character."},
 		{Name: "max_line_bytes", Type: planner.Int, Default: int64(1 << 20),
-			Doc: "The longest line accepted, in bytes; a longer line is an error at its offset."},
+			Doc: "The longest line accepted, in bytes; a longer line is input the source cannot decode, like a malformed one: skipped, dead-lettered cut to this length (with length, its real length), or failing the run, as on_error says. It is never held in memory whole."},
 	}
 }
 
@@ -89,14 +90,20 @@ type reader struct {
 	*stream
 	file  string
 	lines *codec.LineReader
-	dec   codec.Decoder
+	// lineNo is the number of the next line (1 for the first), or 0 when
+	// reading did not start at the beginning of the input and the number is
+	// not known.
+	lineNo int64
+	dec    codec.Decoder
 	// header holds the csv field names once read; row and pending are
-	// scratch for csv rows.
-	header  []string
-	row     []string
-	pending []byte
-	pendOff int64
-	batch   []flowruntime.Record
+	// scratch for csv rows: pending is a record whose quoted field is still
+	// open at the end of a line, read at pendOff, on line pendLine.
+	header   []string
+	row      []string
+	pending  []byte
+	pendOff  int64
+	pendLine int64
+	batch    []flowruntime.Record
 	// raw holds the JSON lines of the pending batch not yet decoded, when
 	// the stream decodes in parallel; batch is then always empty.
 	raw *rawLines
@@ -112,12 +119,25 @@ type reader struct {
 }
 
 func (s *stream) newReader(r io.Reader, file string, offset int64) *reader {
-	return &reader{
+	rd := &reader{
 		stream: s,
 		file:   file,
 		lines:  codec.NewLineReader(r, offset, s.maxLine),
 		done:   s.positions.track(file, offset),
 	}
+	if offset == 0 {
+		rd.lineNo = 1
+	}
+	return rd
+}
+
+// next returns the number of the line just read, or 0 when not known.
+func (r *reader) next() int64 {
+	n := r.lineNo
+	if n > 0 {
+		r.lineNo++
+	}
+	return n
 }
 
 // carryFrom takes over prev's pending batch, so that batches stay full
@@ -156,12 +176,17 @@ func (r *reader) pendingLen() int {
 
 // flush emits the pending batch, or hands it to the decoding workers.
 func (r *reader) flush(ctx context.Context, out flowruntime.Emitter) error {
+	return r.flushTo(ctx, out, r.readPosition())
+}
+
+// flushTo is flush for a batch that ends at offset end.
+func (r *reader) flushTo(ctx context.Context, out flowruntime.Emitter, end int64) error {
 	if r.pendingLen() == 0 {
 		return nil
 	}
 	b, raw := r.batch, r.raw
 	r.batch, r.raw = nil, nil
-	done := r.done.Track(r.readPosition())
+	done := r.done.Track(end)
 	if carried := r.carried; carried != nil {
 		r.carried = nil
 		own := done
@@ -198,51 +223,104 @@ func (r *reader) pump(ctx context.Context, out flowruntime.Emitter) error {
 			}
 		}
 		line, off, err := r.lines.Next()
-		if err != nil {
-			if errors.Is(err, codec.ErrLineTooLong) {
-				return where(r.file, off, err)
-			}
-			return err
-		}
-		if err := r.line(line, off); err != nil {
+		if err := r.take(line, off, err); err != nil {
 			return err
 		}
 	}
+}
+
+// take handles what the line reader returned: a line, a line over
+// max_line_bytes (its head and a *codec.LineTooLongError), which is input
+// the source cannot decode, or the end of the input or a read error, which
+// it returns.
+func (r *reader) take(line []byte, off int64, err error) error {
+	if err == nil {
+		return r.line(line, off, r.next())
+	}
+	var long *codec.LineTooLongError
+	if !errors.As(err, &long) {
+		return err
+	}
+	num := r.next()
+	if r.pending != nil {
+		// The open csv record would only grow past the limit too.
+		if err := r.bad(r.pending, r.pendOff, r.pendLine, codec.ErrOpenQuote, 0); err != nil {
+			return err
+		}
+		r.pending = nil
+	}
+	if r.parallel != nil && r.codec == "json" {
+		// In line, so that the decoding workers reject it in its turn.
+		r.queue(line, off, num, long.Length)
+		return nil
+	}
+	return r.bad(line, off, num, long, long.Length)
 }
 
 // finish decodes an unterminated last line at the end of the input.
 func (r *reader) finish() error {
-	if line, off, ok := r.lines.Rest(); ok {
-		if err := r.line(line, off); err != nil {
+	if line, off, err := r.lines.Rest(); !errors.Is(err, io.EOF) {
+		if err := r.take(line, off, err); err != nil {
 			return err
 		}
 	}
 	if r.pending != nil {
-		return r.bad(r.pending, r.pendOff, codec.ErrOpenQuote)
+		pending := r.pending
+		r.pending = nil
+		return r.bad(pending, r.pendOff, r.pendLine, codec.ErrOpenQuote, 0)
 	}
 	return nil
 }
 
-// where places err at byte off of file.
-func where(file string, off int64, err error) error {
-	if file != "" {
-		return fmt.Errorf("%s: byte %d: %w", file, off, err)
+// where places err at line num of file ("stdin" for standard input), or at
+// byte off when the line's number is not known.
+func where(file string, off, num int64, err error) error {
+	if file == "" {
+		file = "stdin"
 	}
-	return fmt.Errorf("byte %d: %w", off, err)
+	if num > 0 {
+		return fmt.Errorf("%s:%d: %w", file, num, err)
+	}
+	return fmt.Errorf("%s: byte %d: %w", file, off, err)
 }
 
 // bad hands a line that cannot be decoded to the source's on_error policy
-// (runtime.Reject), as a record {line: "..."}: skip counts it, dead_letter
-// sends it on with the error, stop fails the source.
-func (r *reader) bad(line []byte, off int64, err error) error {
-	return r.reject(r.ctx, r.out, r.file, line, off, err)
+// (see reject). When the policy stops the source, the records read before
+// the line are emitted first, so that every good record before it is
+// written before the run fails.
+func (r *reader) bad(line []byte, off, num int64, err error, length int64) error {
+	err = r.reject(r.ctx, r.out, r.file, line, off, num, err, length)
+	if err == nil || errors.Is(err, errStopped) {
+		return err
+	}
+	if ferr := r.flushTo(r.ctx, r.out, off); ferr != nil {
+		return ferr
+	}
+	return err
 }
 
-// reject hands line, at off in file, to the source's on_error policy.
-func (s *stream) reject(ctx context.Context, out flowruntime.Emitter, file string, line []byte, off int64, err error) error {
-	err = where(file, off, err)
+// reject hands line, at off in file and on line num of it (0 if not known),
+// to the source's on_error policy (runtime.Reject) as the record {line,
+// file, line_number}, with length, the line's real length, when line is
+// only the head of a line over max_line_bytes: skip counts it, dead_letter
+// sends it on with the error, stop returns the error that fails the source,
+// naming file:num (or the byte offset).
+func (s *stream) reject(ctx context.Context, out flowruntime.Emitter, file string, line []byte, off, num int64, err error, length int64) error {
+	err = where(file, off, num, err)
+	name := file
+	if name == "" {
+		name = "stdin"
+	}
+	fields := map[string]any{"line": string(line), "file": name}
+	if num > 0 {
+		fields["line_number"] = num
+	}
+	if length > 0 {
+		fields["line"] = string(cutRune(line))
+		fields["length"] = length
+	}
 	rec := flowruntime.Record{
-		Fields: map[string]any{"line": string(line)},
+		Fields: fields,
 		Meta:   flowruntime.Meta{Source: s.stage, Position: off, File: file, Time: s.clock.Now()},
 	}
 	if err := flowruntime.Reject(ctx, out, rec, err); err != nil {
@@ -254,7 +332,34 @@ func (s *stream) reject(ctx context.Context, out flowruntime.Emitter, file strin
 	return nil
 }
 
-func (r *reader) line(line []byte, off int64) error {
+// cutRune drops an incomplete UTF-8 sequence from the end of b, the head of
+// a line cut at max_line_bytes.
+func cutRune(b []byte) []byte {
+	for i := 1; i < utf8.UTFMax && i <= len(b); i++ {
+		if utf8.RuneStart(b[len(b)-i]) {
+			if !utf8.FullRune(b[len(b)-i:]) {
+				return b[:len(b)-i]
+			}
+			return b
+		}
+	}
+	return b
+}
+
+// queue adds a JSON line, or the head of one over max_line_bytes (length
+// its real length), to the pending batch of a stream that decodes in
+// parallel.
+func (r *reader) queue(line []byte, off, num, length int64) {
+	if r.pendingLen() == 0 {
+		r.now = r.clock.Now()
+	}
+	if r.raw == nil {
+		r.raw = newRawLines()
+	}
+	r.raw.add(line, off, num, length, r.file)
+}
+
+func (r *reader) line(line []byte, off, num int64) error {
 	if off == 0 {
 		line = bytes.TrimPrefix(line, utf8BOM)
 	}
@@ -267,31 +372,35 @@ func (r *reader) line(line []byte, off int64) error {
 			return nil
 		}
 		if r.parallel != nil {
-			if r.pendingLen() == 0 {
-				r.now = r.clock.Now()
-			}
-			if r.raw == nil {
-				r.raw = newRawLines()
-			}
-			r.raw.add(line, off, r.file)
+			r.queue(line, off, num, 0)
 			return nil
 		}
 		m, err := r.dec.DecodeObject(line)
 		if err != nil {
-			return r.bad(line, off, err)
+			return r.bad(line, off, num, err, 0)
 		}
 		fields = m
 	case "csv":
 		if r.pending != nil {
+			if len(r.pending)+1+len(line) > r.maxLine {
+				// A quoted field open past max_line_bytes: the record is
+				// rejected, and this line starts the next one.
+				pending := r.pending
+				r.pending = nil
+				if err := r.bad(pending, r.pendOff, r.pendLine, codec.ErrOpenQuote, 0); err != nil {
+					return err
+				}
+				return r.line(line, off, num)
+			}
 			r.pending = append(append(r.pending, '\n'), line...)
-			line, off = r.pending, r.pendOff
+			line, off, num = r.pending, r.pendOff, r.pendLine
 		} else if len(line) == 0 {
 			return nil
 		}
 		row, err := codec.SplitCSV(r.row[:0], line, r.delim)
 		if errors.Is(err, codec.ErrOpenQuote) {
 			if r.pending == nil {
-				r.pending, r.pendOff = append([]byte(nil), line...), off
+				r.pending, r.pendOff, r.pendLine = append([]byte(nil), line...), off, num
 			}
 			return nil
 		}

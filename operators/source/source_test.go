@@ -185,8 +185,27 @@ func TestFileBadInput(t *testing.T) {
 	st := optest.Stage(t, "source", "file", "src", M{"path": path, "codec": "json"})
 	n := optest.Build(t, st, optest.Env(nil))
 	_, err := run(t, n.Source)
-	if err == nil || !strings.Contains(err.Error(), path+": byte 10: invalid JSON") {
+	if err == nil || !strings.Contains(err.Error(), path+":2: invalid JSON") {
 		t.Errorf("a bad line with on_error = stop: %v", err)
+	}
+
+	// Resumed past the start, the line's number is not known: its offset
+	// is named instead.
+	for _, codec := range []string{"json", "lines"} {
+		bad := filepath.Join(dir, "resumed.txt")
+		write(t, bad, "{\"ok\": 1}\n{oops}\n"+strings.Repeat("y", 60)+"\n")
+		st = optest.Stage(t, "source", "file", "src", M{"path": bad, "codec": codec, "max_line_bytes": 50})
+		n = optest.Build(t, st, optest.Env(nil))
+		if err := n.Source.(flowruntime.Resumer).Resume([]source.Position{{File: bad, Offset: 10}}); err != nil {
+			t.Fatal(err)
+		}
+		want := bad + ": byte 10: invalid JSON"
+		if codec == "lines" {
+			want = bad + ": byte 17: line too long: 60 bytes"
+		}
+		if _, err := run(t, n.Source); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("a bad line read after resuming, codec %s: %v, want %q", codec, err, want)
+		}
 	}
 
 	long := filepath.Join(dir, "long.jsonl")

@@ -14,7 +14,7 @@ import (
 var stdinKind = &operators.Kind{
 	Schema: planner.Schema{
 		Block: "source", Kind: "stdin",
-		Doc:     "Reads records from standard input until it ends.",
+		Doc:     "Reads records from standard input until it ends. A line it cannot decode follows on_error; under stop (the default) every line before it is written, then the run fails naming stdin:LINE.",
 		Options: codecOptions(),
 		Check: func(o planner.Options) error {
 			var p operators.Problems
@@ -42,6 +42,7 @@ type Stdin struct {
 // Run reads standard input to its end.
 func (s *Stdin) Run(ctx context.Context, out flowruntime.Emitter) error {
 	cr := &ctxReader{ctx: ctx, r: s.in}
+	defer cr.close()
 	r := s.newReader(cr, "", 0)
 	err := r.pump(ctx, out)
 	if errors.Is(err, io.EOF) {
@@ -106,6 +107,14 @@ func (c *ctxReader) Read(p []byte) (int, error) {
 		// The pending read owns buf now; never hand it out again.
 		c.buf = nil
 		return 0, c.stop(c.ctx.Err())
+	}
+}
+
+// close ends the reading goroutine, if it runs, once its read returns: Run
+// may return (at a line it cannot decode) before the input ends.
+func (c *ctxReader) close() {
+	if c.reqs != nil && c.err == nil {
+		c.stop(errStopped)
 	}
 }
 
