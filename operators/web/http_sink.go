@@ -7,9 +7,13 @@ import (
 	"io"
 	"net/http"
 	"reflect"
+	"slices"
+	"strconv"
 	"strings"
 	"time"
 	"unsafe"
+
+	"github.com/flowrun/flowrun/runtime/onerror"
 
 	"github.com/hashicorp/go-hclog"
 
@@ -22,7 +26,7 @@ import (
 var httpSinkKind = &operators.Kind{
 	Schema: planner.Schema{
 		Block: "sink", Kind: "http",
-		Doc: "POSTs records in batches (a JSON array, or NDJSON) to a URL; 5xx, 429 and connection errors are retried by the stage's on_error policy (retry by default), other 4xx answers are permanent and dead-letter or fail at once.",
+		Doc: "POSTs records in batches (a JSON array, or NDJSON) to a URL. 408, 429 and 5xx answers, connection errors and timeouts are retried by the stage's on_error policy (retry by default), waiting at least as long as a Retry-After asks; other non-2xx answers are permanent: the batch is split to find the records the target refuses, which are dead-lettered, skipped or fail the run.",
 		Options: []planner.OptionSpec{
 			{Name: "url", Type: planner.String, Required: true,
 				Doc: "The URL requests are sent to (http:// or https://)."},
@@ -53,6 +57,7 @@ var httpSinkKind = &operators.Kind{
 			ndjson:    st.Options.String("codec") == "ndjson",
 			headers:   headers(st.Options),
 			client:    &http.Client{Transport: transport, Timeout: st.Options.Duration("timeout")},
+			clock:     env.Clock,
 			log:       env.Logger,
 		}
 		return &flowruntime.Node{Sink: s}, nil
@@ -70,9 +75,17 @@ var transport = func() *http.Transport {
 // HTTPSink is the http sink. Write sends its records in requests of at
 // most batch_size records, in order, and returns only when every request
 // was answered 2xx, so a record counts as finished only once the target
-// took it. When a request fails, the requests of the batch that succeeded
-// are remembered: the runtime's retry of the same batch resends only the
-// rest, so a retry duplicates nothing the target acknowledged.
+// took it. When a request fails, the records of the batch the target took
+// before it are remembered: the runtime's retry of the same batch, or of
+// the halves it splits a batch into after a permanent error, resends only
+// the rest, so no retry duplicates what the target acknowledged.
+//
+// Errors are classified for the runtime's policy: a 408, 429 or 5xx answer
+// and a refused, reset or timed-out connection are transient; such an
+// answer with Retry-After (seconds or an HTTP-date, as 429 and 503 send)
+// asks the runtime to wait that long (onerror.RetryAfter); every other
+// answer but 2xx is permanent. The sink logs no retries: the
+// runtime does.
 type HTTPSink struct {
 	url       string
 	method    string
@@ -80,29 +93,44 @@ type HTTPSink struct {
 	ndjson    bool
 	headers   http.Header
 	client    *http.Client
+	clock     flowruntime.Clock
 	log       hclog.Logger
 	enc       codec.Encoder
 	buf       []byte
 
-	// retryOf and sent remember the batch whose first sent records
-	// succeeded before a request failed.
-	retryOf batchID
-	sent    int
+	// acked holds the records, in order, that the target took from the
+	// last batch whose Write failed part way.
+	acked []slot
 }
 
-// batchID identifies a batch handed to Write: where its records are and
-// which objects its first and last records hold, so that a later batch in
-// recycled memory is not taken for it.
-type batchID struct {
-	first      *flowruntime.Record
-	n          int
-	head, tail unsafe.Pointer
+// slot identifies a record handed to Write: where it is and which object
+// its fields are, so that a later record in recycled memory is not taken
+// for it. Holding the fields pointer keeps that object alive, so an equal
+// slot is the same record.
+type slot struct {
+	rec    *flowruntime.Record
+	fields unsafe.Pointer
 }
 
-func idOf(recs []flowruntime.Record) batchID {
-	return batchID{first: &recs[0], n: len(recs),
-		head: reflect.ValueOf(recs[0].Fields).UnsafePointer(),
-		tail: reflect.ValueOf(recs[len(recs)-1].Fields).UnsafePointer()}
+func slotOf(r *flowruntime.Record) slot {
+	return slot{rec: r, fields: reflect.ValueOf(r.Fields).UnsafePointer()}
+}
+
+// skipAcked returns how many leading records of recs the target already
+// took, and forgets what it took when recs is another batch.
+func (s *HTTPSink) skipAcked(recs []flowruntime.Record) int {
+	first := slotOf(&recs[0])
+	j := slices.Index(s.acked, first)
+	if j < 0 {
+		clear(s.acked)
+		s.acked = s.acked[:0]
+		return 0
+	}
+	n := 0
+	for n < len(recs) && j+n < len(s.acked) && s.acked[j+n] == slotOf(&recs[n]) {
+		n++
+	}
+	return n
 }
 
 // StatusError is a non-2xx answer of the target.
@@ -111,10 +139,16 @@ type StatusError struct {
 	Status      int
 	// Body is the start of the answer's body.
 	Body string
+	// RetryAfter is the wait the answer's Retry-After asked for, 0 when it
+	// had none.
+	RetryAfter time.Duration
 }
 
 func (e *StatusError) Error() string {
 	msg := fmt.Sprintf("%s %s: %d %s", e.Method, e.URL, e.Status, http.StatusText(e.Status))
+	if e.RetryAfter > 0 {
+		msg += fmt.Sprintf(" (retry after %s)", e.RetryAfter)
+	}
 	if e.Body != "" {
 		msg += ": " + e.Body
 	}
@@ -131,17 +165,14 @@ func (s *HTTPSink) Write(ctx context.Context, recs []flowruntime.Record) error {
 	if len(recs) == 0 {
 		return nil
 	}
-	start := 0
-	id := idOf(recs)
-	if s.retryOf == id {
-		start = s.sent
-	}
-	s.retryOf = batchID{}
+	start := s.skipAcked(recs)
 	for i := start; i < len(recs); i += s.batchSize {
 		end := min(i+s.batchSize, len(recs))
 		if err := s.post(ctx, recs[i:end]); err != nil {
-			if i > 0 {
-				s.retryOf, s.sent = id, i
+			clear(s.acked)
+			s.acked = s.acked[:0]
+			for k := range i {
+				s.acked = append(s.acked, slotOf(&recs[k]))
 			}
 			return err
 		}
@@ -160,7 +191,7 @@ func (s *HTTPSink) post(ctx context.Context, recs []flowruntime.Record) error {
 		}
 		var err error
 		if buf, err = s.enc.AppendObject(buf, recs[i].Fields); err != nil {
-			return flowruntime.Permanent(fmt.Errorf("record %d: %w", i, err))
+			return onerror.Permanent(fmt.Errorf("record %d: %w", i, err))
 		}
 		if s.ndjson {
 			buf = append(buf, '\n')
@@ -172,7 +203,7 @@ func (s *HTTPSink) post(ctx context.Context, recs []flowruntime.Record) error {
 	s.buf = buf
 	req, err := http.NewRequestWithContext(ctx, s.method, s.url, bytes.NewReader(buf))
 	if err != nil {
-		return flowruntime.Permanent(fmt.Errorf("request: %w", err))
+		return onerror.Permanent(fmt.Errorf("request: %w", err))
 	}
 	for k, v := range s.headers {
 		req.Header[k] = v
@@ -197,13 +228,40 @@ func (s *HTTPSink) post(ctx context.Context, recs []flowruntime.Record) error {
 	}
 	serr := &StatusError{Method: s.method, URL: s.url, Status: resp.StatusCode,
 		Body: strings.TrimSpace(string(excerpt[:min(len(excerpt), 200)]))}
-	if retryable(resp.StatusCode) {
-		s.log.Debug("target failed, the batch will be retried", "status", resp.StatusCode,
-			"retry_after", resp.Header.Get("Retry-After"), "records", len(recs))
-		return serr
+	if !retryable(resp.StatusCode) {
+		return onerror.Permanent(serr)
 	}
-	return flowruntime.Permanent(serr)
+	if h := resp.Header.Get("Retry-After"); h != "" {
+		after, ok := retryAfter(h, s.clock.Now())
+		if !ok {
+			s.log.Debug("ignoring a Retry-After that is neither seconds nor an HTTP-date", "retry_after", h)
+			return serr
+		}
+		serr.RetryAfter = after
+		return onerror.RetryAfter(serr, after)
+	}
+	return serr
 }
+
+// retryAfter parses a Retry-After header: seconds, or an HTTP-date, which
+// is turned into the wait from now (0 when it has passed).
+func retryAfter(h string, now time.Time) (time.Duration, bool) {
+	if secs, err := strconv.ParseInt(strings.TrimSpace(h), 10, 64); err == nil {
+		if secs < 0 {
+			return 0, false
+		}
+		return time.Duration(min(secs, int64(maxRetryAfter/time.Second))) * time.Second, true
+	}
+	t, err := http.ParseTime(h)
+	if err != nil {
+		return 0, false
+	}
+	return min(max(t.Sub(now), 0), maxRetryAfter), true
+}
+
+// maxRetryAfter bounds the wait a Retry-After may ask for, so that it
+// cannot overflow; the runtime's policy caps it far lower.
+const maxRetryAfter = 24 * time.Hour
 
 // Close releases idle connections.
 func (s *HTTPSink) Close() error {

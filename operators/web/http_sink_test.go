@@ -11,7 +11,13 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
+	"github.com/hashicorp/go-hclog"
+
+	"github.com/flowrun/flowrun/runtime/onerror"
+
+	"github.com/flowrun/flowrun/operators/internal/faulty"
 	"github.com/flowrun/flowrun/operators/internal/optest"
 	flowruntime "github.com/flowrun/flowrun/runtime"
 )
@@ -124,10 +130,12 @@ pipeline "p" {
 	}
 }
 
-// TestHTTPSinkPermanent: a 4xx answer other than 429 is not retried: with
-// on_error = "retry" (the default) the pipeline fails at once; with
-// on_error = "dead_letter" the batch goes to the dead-letter sink with the
-// error.
+// TestHTTPSinkPermanent: a 4xx answer other than 408 and 429 is not
+// retried; the runtime splits the batch until it finds the record the
+// target refuses, and the sink resends none of the records the target took
+// before: with on_error = "retry" (the default) and no dead letter the
+// pipeline fails at that record after delivering those before it; with
+// on_error = "dead_letter" only that record is dead-lettered.
 func TestHTTPSinkPermanent(t *testing.T) {
 	const flow = `
 pipeline "p" {
@@ -144,54 +152,172 @@ pipeline "p" {
     retry_attempts = 10
     %s
   }
-  sink "rejects" {
-    kind = "discard"
-  }
 }`
-	answer := func(n int) int {
-		if n == 2 {
-			return 422
-		}
-		return 200
+	const deadLetter = `on_error = "dead_letter"
+    dead_letter = rejects
+  }
+  sink "rejects" {
+    kind = "discard"`
+	tests := []struct {
+		name         string
+		opts         string
+		wantErr      bool
+		wantAccepted []int64
+		wantDead     []int64
+	}{
+		{"retry", "", true, []int64{0, 1, 2}, nil},
+		{"dead_letter", deadLetter, false, []int64{0, 1, 2, 4, 5}, []int64{3}},
 	}
-	t.Run("retry", func(t *testing.T) {
-		tg := newTarget(t, answer)
-		p := startFlow(t, fmt.Sprintf(strings.Replace(flow, "sink \"rejects\" {\n    kind = \"discard\"\n  }", "", 1), tg.URL, ""), nil)
-		err := p.wait()
-		if err == nil || !strings.Contains(err.Error(), "422 Unprocessable Entity") || !flowruntime.IsPermanent(err) {
-			t.Fatalf("pipeline error %v: want the permanent 422 error", err)
-		}
-		if st, _ := p.ex.Stats().Node("out"); st.Retries != 0 {
-			t.Errorf("%d retries of a 422 answer, want none", st.Retries)
-		}
-		if n := tg.n.Load(); n != 2 {
-			t.Errorf("the target got %d requests, want 2", n)
-		}
-	})
-	t.Run("dead_letter", func(t *testing.T) {
-		tg := newTarget(t, answer)
-		rejects := memory()
-		p := startFlow(t, fmt.Sprintf(flow, tg.URL, "on_error = \"dead_letter\"\n    dead_letter = rejects"),
-			map[string]flowruntime.Sink{"rejects": rejects})
-		if err := p.wait(); err != nil {
-			t.Fatalf("pipeline: %v", err)
-		}
-		// The runtime batch of 6 records went as 3 requests: the first
-		// succeeded, the second failed for good, so the whole batch is
-		// dead-lettered (at least once: records 0 and 1 reached both).
-		got := rejects.Fields()
-		if !slices.Equal(ids(t, got), seq(6)) {
-			t.Fatalf("dead-lettered ids %v, want the whole batch 0..5", ids(t, got))
-		}
-		for _, r := range got {
-			if msg, _ := r["error"].(string); !strings.Contains(msg, "422 Unprocessable Entity: status 422") || r["stage"] != "out" {
-				t.Errorf("dead-lettered record %v: want the 422 error and stage out", r)
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			tg := faulty.NewServer(t).Reject(http.StatusUnprocessableEntity, 3)
+			rejects := memory()
+			p := startFlow(t, fmt.Sprintf(flow, tg.URL, tt.opts), map[string]flowruntime.Sink{"rejects": rejects})
+			err := p.wait()
+			if tt.wantErr {
+				if err == nil || !strings.Contains(err.Error(), "422 Unprocessable Entity") || !onerror.IsPermanent(err) {
+					t.Fatalf("pipeline error %v: want the permanent 422 error", err)
+				}
+			} else if err != nil {
+				t.Fatalf("pipeline: %v", err)
 			}
+			if got := tg.Accepted(); !slices.Equal(got, tt.wantAccepted) {
+				t.Errorf("the target took %v, want %v once each", got, tt.wantAccepted)
+			}
+			if st, _ := p.ex.Stats().Node("out"); st.Retries != 0 {
+				t.Errorf("%d retries of a 422 answer, want none", st.Retries)
+			}
+			got := rejects.Fields()
+			if !slices.Equal(ids(t, got), tt.wantDead) {
+				t.Fatalf("dead-lettered ids %v, want %v", ids(t, got), tt.wantDead)
+			}
+			for _, r := range got {
+				if msg, _ := r["error"].(string); !strings.Contains(msg, "422 Unprocessable Entity") || r["stage"] != "out" {
+					t.Errorf("dead-lettered record %v: want the 422 error and stage out", r)
+				}
+			}
+		})
+	}
+}
+
+// TestHTTPSinkClassifies: 408, 429 and 5xx answers and connection
+// failures are transient, every other answer but 2xx is permanent, and a
+// Retry-After (seconds or an HTTP-date) on a transient answer asks the
+// runtime to wait that long.
+func TestHTTPSinkClassifies(t *testing.T) {
+	clock := optest.NewClock(time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC))
+	date := func(d time.Duration) string { return clock.Now().Add(d).Format(http.TimeFormat) }
+	tests := []struct {
+		answer        faulty.Answer
+		wantPermanent bool
+		// wantAfter is the wait asked for, -1 for none.
+		wantAfter time.Duration
+	}{
+		{faulty.Answer{Status: 400}, true, -1},
+		{faulty.Answer{Status: 401}, true, -1},
+		{faulty.Answer{Status: 404}, true, -1},
+		{faulty.Answer{Status: 409}, true, -1},
+		{faulty.Answer{Status: 413}, true, -1},
+		{faulty.Answer{Status: 422}, true, -1},
+		{faulty.Answer{Status: 400, RetryAfter: "5"}, true, -1},
+		{faulty.Answer{Status: 408}, false, -1},
+		{faulty.Answer{Status: 429}, false, -1},
+		{faulty.Answer{Status: 500}, false, -1},
+		{faulty.Answer{Status: 502}, false, -1},
+		{faulty.Answer{Status: 503}, false, -1},
+		{faulty.Answer{Status: 504}, false, -1},
+		{faulty.Answer{Status: 503, RetryAfter: "2"}, false, 2 * time.Second},
+		{faulty.Answer{Status: 429, RetryAfter: " 7 "}, false, 7 * time.Second},
+		{faulty.Answer{Status: 429, RetryAfter: "0"}, false, 0},
+		{faulty.Answer{Status: 503, RetryAfter: date(3 * time.Second)}, false, 3 * time.Second},
+		{faulty.Answer{Status: 503, RetryAfter: date(-time.Minute)}, false, 0},
+		{faulty.Answer{Status: 503, RetryAfter: "soon"}, false, -1},
+		{faulty.Answer{Status: 503, RetryAfter: "-3"}, false, -1},
+		{faulty.Drop, false, -1},
+		{faulty.Hang, false, -1},
+	}
+	for _, tt := range tests {
+		name := fmt.Sprintf("%d %q", tt.answer.Status, tt.answer.RetryAfter)
+		switch {
+		case tt.answer.Drop:
+			name = "connection closed"
+		case tt.answer.Hang:
+			name = "timeout"
 		}
-		if n := tg.n.Load(); n != 2 {
-			t.Errorf("the target got %d requests, want 2", n)
+		t.Run(name, func(t *testing.T) {
+			tg := faulty.NewServer(t).Fail(1, tt.answer)
+			n := optest.Build(t, optest.Stage(t, "sink", "http", "out", M{"url": tg.URL, "timeout": 200 * time.Millisecond}), optest.Env(clock))
+			defer n.Sink.Close()
+			err := n.Sink.Write(t.Context(), []flowruntime.Record{{Fields: M{"id": int64(1)}}})
+			if err == nil {
+				t.Fatal("no error")
+			}
+			if onerror.IsPermanent(err) != tt.wantPermanent {
+				t.Errorf("error %v: permanent %v, want %v", err, onerror.IsPermanent(err), tt.wantPermanent)
+			}
+			after, ok := onerror.RetryAfterOf(err)
+			if !ok {
+				after = -1
+			}
+			if after != tt.wantAfter {
+				t.Errorf("error %v: asks to wait %v, want %v", err, after, tt.wantAfter)
+			}
+			// The next request is accepted.
+			if err := n.Sink.Write(t.Context(), []flowruntime.Record{{Fields: M{"id": int64(2)}}}); err != nil {
+				t.Errorf("second write: %v", err)
+			}
+		})
+	}
+}
+
+// TestHTTPSinkHonoursRetryAfter: the runtime waits what a 503's
+// Retry-After asks for, though the backoff would retry at once.
+func TestHTTPSinkHonoursRetryAfter(t *testing.T) {
+	tg := faulty.NewServer(t).Fail(1, faulty.Answer{Status: 503, RetryAfter: "1"})
+	p := startFlow(t, fmt.Sprintf(`
+pipeline "p" {
+  source "gen" {
+    kind     = "generate"
+    count    = 1
+    template = { id: seq }
+  }
+  sink "out" {
+    from              = gen
+    kind              = "http"
+    url               = %q
+    retry_backoff     = "1ms"
+    retry_max_backoff = "2s"
+  }
+}`, tg.URL), nil)
+	if err := p.wait(); err != nil {
+		t.Fatalf("pipeline: %v", err)
+	}
+	reqs := tg.Requests()
+	if len(reqs) != 2 || !slices.Equal(tg.Accepted(), []int64{0}) {
+		t.Fatalf("%d requests, accepted %v: want 2 and [0]", len(reqs), tg.Accepted())
+	}
+	if gap := reqs[1].Time.Sub(reqs[0].Time); gap < 900*time.Millisecond {
+		t.Errorf("retried after %v, want the 1s the target asked for", gap)
+	}
+}
+
+// TestHTTPSinkLogsNoRetries: the runtime logs each retry, so the sink
+// logs nothing of its own about a failed request, at any level.
+func TestHTTPSinkLogsNoRetries(t *testing.T) {
+	tg := faulty.NewServer(t).Fail(1, faulty.Answer{Status: 503, RetryAfter: "1"}).Fail(1, faulty.Answer{Status: 500})
+	var logged strings.Builder
+	env := optest.Env(nil)
+	env.Logger = hclog.New(&hclog.LoggerOptions{Level: hclog.Trace, Output: &logged})
+	n := optest.Build(t, optest.Stage(t, "sink", "http", "out", M{"url": tg.URL}), env)
+	defer n.Sink.Close()
+	for range 2 {
+		if err := n.Sink.Write(t.Context(), []flowruntime.Record{{Fields: M{"id": int64(1)}}}); err == nil {
+			t.Fatal("a 5xx answer: no error")
 		}
-	})
+	}
+	if logged.Len() > 0 {
+		t.Errorf("the sink logged:\n%s", logged.String())
+	}
 }
 
 func TestHTTPSinkRequest(t *testing.T) {
@@ -243,7 +369,7 @@ func TestHTTPSinkConnectionRefused(t *testing.T) {
 	srv.Close()
 	n := optest.Build(t, optest.Stage(t, "sink", "http", "out", M{"url": url}), optest.Env(nil))
 	err := n.Sink.Write(t.Context(), []flowruntime.Record{{Fields: M{"id": int64(1)}}})
-	if err == nil || flowruntime.IsPermanent(err) {
+	if err == nil || onerror.IsPermanent(err) {
 		t.Errorf("error %v: want a retryable error", err)
 	}
 	n.Sink.Close()

@@ -23,7 +23,7 @@ import (
 var httpSourceKind = &operators.Kind{
 	Schema: planner.Schema{
 		Block: "source", Kind: "http",
-		Doc: "Runs an ingest server: each POST carries one JSON object, a JSON array of objects or NDJSON; it is admitted only when the pipeline takes its records within the hold time (429 with Retry-After otherwise), and GET /ready answers 200 while the server runs.",
+		Doc: "Runs an ingest server: each POST carries one JSON object, a JSON array of objects or NDJSON; it is admitted only when the pipeline takes its records within the hold time (429 with Retry-After otherwise), and GET /ready answers 200 while the server runs. When it stops it logs the records accepted and rejected and the answers given by status (400, 405, 413, 429, 503).",
 		Options: append(serverOptions("/ingest"),
 			planner.OptionSpec{Name: "max_body_bytes", Type: planner.Int, Default: int64(4 << 20),
 				Doc: "The largest request body accepted, in bytes; a larger one is answered 413."},
@@ -83,6 +83,20 @@ type HTTPSource struct {
 	position        atomic.Int64
 
 	accepted, rejected atomic.Int64
+	// answers counts the ingest requests answered, by status (the index
+	// in ingestStatuses); gone counts those whose client left first.
+	answers [len(ingestStatuses)]atomic.Int64
+	gone    atomic.Int64
+}
+
+// ingestStatuses are the statuses the ingest path answers with.
+var ingestStatuses = [...]int{
+	http.StatusOK,
+	http.StatusBadRequest,
+	http.StatusMethodNotAllowed,
+	http.StatusRequestEntityTooLarge,
+	http.StatusTooManyRequests,
+	http.StatusServiceUnavailable,
 }
 
 // ingest is one admitted request on its way through Run.
@@ -97,13 +111,39 @@ type ingest struct {
 // IngestStats counts what the ingest server did.
 type IngestStats struct {
 	// Accepted counts records of requests answered 200; Rejected counts
-	// records of requests answered 429 or 503.
+	// records of requests answered 429 or 503, or whose client left while
+	// they waited for the pipeline.
 	Accepted, Rejected int64
+	// Answers counts the ingest requests answered, by status: 200, 400
+	// (a body that is not JSON objects or could not be read), 405, 413
+	// (larger than max_body_bytes), 429 (the pipeline was busy for the
+	// hold time) and 503 (the server was stopping). A status never
+	// answered is absent.
+	Answers map[int]int64
+	// Gone counts the requests whose client left before it was answered.
+	Gone int64
 }
 
 // Stats returns the ingest counters.
 func (s *HTTPSource) Stats() IngestStats {
-	return IngestStats{Accepted: s.accepted.Load(), Rejected: s.rejected.Load()}
+	st := IngestStats{Accepted: s.accepted.Load(), Rejected: s.rejected.Load(),
+		Answers: map[int]int64{}, Gone: s.gone.Load()}
+	for i, status := range ingestStatuses {
+		if n := s.answers[i].Load(); n > 0 {
+			st.Answers[status] = n
+		}
+	}
+	return st
+}
+
+// answer writes a JSON answer to an ingest request and counts it.
+func (s *HTTPSource) answer(w http.ResponseWriter, status int, body string) {
+	for i, st := range ingestStatuses {
+		if st == status {
+			s.answers[i].Add(1)
+		}
+	}
+	answer(w, status, body)
 }
 
 // Run serves until ctx ends, then stops accepting, answers what is open
@@ -142,7 +182,16 @@ loop:
 	close(s.stopping)
 	err := s.stop(func() { close(s.abort) })
 	st := s.Stats()
-	s.log.Info("ingest server stopped", "accepted", st.Accepted, "rejected", st.Rejected)
+	args := []any{"accepted", st.Accepted, "rejected", st.Rejected}
+	for _, status := range ingestStatuses {
+		if n := st.Answers[status]; n > 0 {
+			args = append(args, "answered_"+strconv.Itoa(status), n)
+		}
+	}
+	if st.Gone > 0 {
+		args = append(args, "client_gone", st.Gone)
+	}
+	s.log.Info("ingest server stopped", args...)
 	if runErr != nil {
 		return runErr
 	}
@@ -173,17 +222,17 @@ func errorBody(msg string) string {
 func (s *HTTPSource) serveIngest(w http.ResponseWriter, r *http.Request) {
 	if r.Method != http.MethodPost && r.Method != http.MethodPut {
 		w.Header().Set("Allow", "POST, PUT")
-		answer(w, http.StatusMethodNotAllowed, errorBody("use POST"))
+		s.answer(w, http.StatusMethodNotAllowed, errorBody("use POST"))
 		return
 	}
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.maxBody))
 	if err != nil {
 		var tooBig *http.MaxBytesError
 		if errors.As(err, &tooBig) {
-			answer(w, http.StatusRequestEntityTooLarge, errorBody(fmt.Sprintf("the body is larger than %d bytes", s.maxBody)))
+			s.answer(w, http.StatusRequestEntityTooLarge, errorBody(fmt.Sprintf("the body is larger than %d bytes", s.maxBody)))
 			return
 		}
-		answer(w, http.StatusBadRequest, errorBody("reading the body: "+err.Error()))
+		s.answer(w, http.StatusBadRequest, errorBody("reading the body: "+err.Error()))
 		return
 	}
 	dec, _ := s.decoders.Get().(*codec.Decoder)
@@ -193,11 +242,11 @@ func (s *HTTPSource) serveIngest(w http.ResponseWriter, r *http.Request) {
 	fields, err := decodeBody(dec, body)
 	s.decoders.Put(dec)
 	if err != nil {
-		answer(w, http.StatusBadRequest, errorBody(err.Error()))
+		s.answer(w, http.StatusBadRequest, errorBody(err.Error()))
 		return
 	}
 	if len(fields) == 0 {
-		answer(w, http.StatusOK, `{"accepted":0}`+"\n")
+		s.answer(w, http.StatusOK, `{"accepted":0}`+"\n")
 		return
 	}
 	now := s.clock.Now()
@@ -217,7 +266,7 @@ func (s *HTTPSource) serveIngest(w http.ResponseWriter, r *http.Request) {
 		if status == http.StatusTooManyRequests {
 			w.Header().Set("Retry-After", strconv.Itoa(max(1, int((s.hold+time.Second-1)/time.Second))))
 		}
-		answer(w, status, errorBody(msg))
+		s.answer(w, status, errorBody(msg))
 	}
 	admitted := false
 	select {
@@ -236,6 +285,7 @@ func (s *HTTPSource) serveIngest(w http.ResponseWriter, r *http.Request) {
 			return
 		case <-r.Context().Done():
 			s.rejected.Add(n)
+			s.gone.Add(1)
 			return
 		}
 	}
@@ -254,11 +304,12 @@ func (s *HTTPSource) serveIngest(w http.ResponseWriter, r *http.Request) {
 		case <-r.Context().Done():
 			// The client left; its records go on.
 			s.accepted.Add(n)
+			s.gone.Add(1)
 			return
 		}
 	}
 	s.accepted.Add(n)
-	answer(w, http.StatusOK, `{"accepted":`+strconv.FormatInt(n, 10)+"}\n")
+	s.answer(w, http.StatusOK, `{"accepted":`+strconv.FormatInt(n, 10)+"}\n")
 }
 
 // decodeBody decodes a request body: one JSON object, a JSON array of

@@ -1,8 +1,10 @@
 package web_test
 
 import (
+	"context"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"slices"
 	"strings"
@@ -12,7 +14,9 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/hashicorp/go-hclog"
 
+	"github.com/flowrun/flowrun/operators/internal/optest"
 	"github.com/flowrun/flowrun/operators/web"
 	flowruntime "github.com/flowrun/flowrun/runtime"
 )
@@ -234,4 +238,161 @@ pipeline "p" {
 			t.Logf("%d requests answered 429; peak in flight %d of %d; %d writes", tooMany.Load(), stats.PeakInFlight, stats.Capacity(), slow.writes.Load())
 		})
 	}
+}
+
+// syncBuffer is a strings.Builder safe for concurrent writes.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// runSource builds an http source from opts and runs it on emitter until
+// the returned stop is called; stop returns Run's error and what the
+// source logged.
+func runSource(t *testing.T, opts M, em flowruntime.Emitter) (src *web.HTTPSource, url string, stop func() (error, string)) {
+	t.Helper()
+	var logged syncBuffer
+	env := optest.Env(nil)
+	env.Logger = hclog.New(&hclog.LoggerOptions{Level: hclog.Info, Output: &logged})
+	opts["listen"] = "127.0.0.1:0"
+	src = optest.Build(t, optest.Stage(t, "source", "http", "in", opts), env).Source.(*web.HTTPSource)
+	ctx, cancel := context.WithCancel(t.Context())
+	errc := make(chan error, 1)
+	go func() { errc <- src.Run(ctx, em) }()
+	url = "http://" + addrOf(t, src) + "/ingest"
+	stopped := false
+	stop = func() (error, string) {
+		cancel()
+		err := <-errc
+		stopped = true
+		return err, logged.String()
+	}
+	t.Cleanup(func() {
+		if !stopped {
+			stop()
+		}
+	})
+	return src, url, stop
+}
+
+// TestHTTPSourceCountsAnswers: the source counts its answers by status and
+// logs them when it stops; a 400 or 413 is no longer invisible in its final
+// line.
+func TestHTTPSourceCountsAnswers(t *testing.T) {
+	src, url, stop := runSource(t, M{"max_body_bytes": 64, "respond": "accepted"}, &optest.Emitter{})
+	c := newClient(t)
+	tests := []struct {
+		name, method, body string
+		status             int
+	}{
+		{"object", "POST", `{"id":1}`, 200},
+		{"empty", "POST", "", 200},
+		{"ndjson", "PUT", "{\"id\":2}\n{\"id\":3}\n", 200},
+		{"bad json", "POST", `{"id": }`, 400},
+		{"scalars", "POST", `[1]`, 400},
+		{"bad line", "POST", "{\"id\":4}\nnope\n", 400},
+		{"too large", "POST", `{"s":"` + strings.Repeat("x", 100) + `"}`, 413},
+		{"method", "GET", "", 405},
+	}
+	want := map[int]int64{}
+	for _, tt := range tests {
+		req, _ := http.NewRequest(tt.method, url, strings.NewReader(tt.body))
+		resp, err := c.Do(req)
+		if err != nil {
+			t.Fatalf("%s: %v", tt.name, err)
+		}
+		readAll(t, resp)
+		if resp.StatusCode != tt.status {
+			t.Errorf("%s: answered %d, want %d", tt.name, resp.StatusCode, tt.status)
+		}
+		want[tt.status]++
+	}
+	if got := src.Stats().Answers; !maps.Equal(got, want) {
+		t.Errorf("answers %v, want %v", got, want)
+	}
+	err, logged := stop()
+	if err != nil {
+		t.Fatalf("run: %v", err)
+	}
+	for _, kv := range []string{"accepted=3", "rejected=0", "answered_200=3", "answered_400=3", "answered_405=1", "answered_413=1"} {
+		if !strings.Contains(logged, kv) {
+			t.Errorf("the final line lacks %s:\n%s", kv, logged)
+		}
+	}
+	if strings.Contains(logged, "answered_429") || strings.Contains(logged, "client_gone") {
+		t.Errorf("the final line names what never happened:\n%s", logged)
+	}
+}
+
+// TestHTTPSourceCountsBusyAndStopping: a request the pipeline does not take
+// within the hold time is answered 429, one caught by the stop 503, and
+// both are counted and logged with their records as rejected.
+func TestHTTPSourceCountsBusyAndStopping(t *testing.T) {
+	// The emitter never takes the records: the first request stays in Emit.
+	em := &stuckEmitter{entered: make(chan struct{})}
+	src, url, stop := runSource(t, M{"hold": 50 * time.Millisecond}, em)
+	c := newClient(t)
+	first := make(chan int, 1)
+	go func() {
+		resp, err := c.Post(url, "application/json", strings.NewReader(`[{"id":1},{"id":2}]`))
+		if err != nil {
+			first <- 0
+			return
+		}
+		resp.Body.Close()
+		first <- resp.StatusCode
+	}()
+	select {
+	case <-em.entered:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the first request was not admitted within 10s")
+	}
+	resp, err := c.Post(url, "application/json", strings.NewReader(`{"id":3}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	readAll(t, resp)
+	if resp.StatusCode != 429 || resp.Header.Get("Retry-After") != "1" {
+		t.Errorf("a busy pipeline: %d, Retry-After %q; want 429 and 1", resp.StatusCode, resp.Header.Get("Retry-After"))
+	}
+	err, logged := stop()
+	if err != nil {
+		t.Fatalf("run: %v", err)
+	}
+	if status := <-first; status != 503 {
+		t.Errorf("the request caught by the stop: %d, want 503", status)
+	}
+	st := src.Stats()
+	if want := map[int]int64{429: 1, 503: 1}; !maps.Equal(st.Answers, want) || st.Rejected != 3 || st.Accepted != 0 {
+		t.Errorf("stats %+v, want answers %v and 3 records rejected", st, want)
+	}
+	for _, kv := range []string{"rejected=3", "answered_429=1", "answered_503=1"} {
+		if !strings.Contains(logged, kv) {
+			t.Errorf("the final line lacks %s:\n%s", kv, logged)
+		}
+	}
+}
+
+// stuckEmitter takes no records: Emit blocks until its context ends.
+type stuckEmitter struct {
+	once    sync.Once
+	entered chan struct{}
+}
+
+func (e *stuckEmitter) Emit(ctx context.Context, _ []flowruntime.Record, _ func()) error {
+	e.once.Do(func() { close(e.entered) })
+	<-ctx.Done()
+	return ctx.Err()
 }
