@@ -24,7 +24,7 @@ import (
 var sourceKind = &operators.Kind{
 	Schema: planner.Schema{
 		Block: "source", Kind: "kafka",
-		Doc: "Reads a topic as a member of a consumer group shared by every process running the pipeline, committing offsets only once their records are finished.",
+		Doc: "Reads a topic as a member of a consumer group shared by every process running the pipeline, committing offsets only once their records are finished. A record it cannot decode follows on_error as {line, topic, partition, offset, key}: skipped or dead-lettered, its offset is committed like a finished one's; under stop (the default) every record before it is written, then the run fails naming TOPIC/PARTITION offset OFFSET, and the next run reads it again.",
 		Options: []planner.OptionSpec{
 			brokersOption,
 			topicOption("The topic read."),
@@ -77,7 +77,6 @@ var sourceKind = &operators.Kind{
 			session:    o.Duration("session_timeout"),
 			fetchMax:   int32(min(o.Int("fetch_max_bytes"), 1<<30)),
 			metaField:  o.String("metadata_field"),
-			lenient:    st.OnError.Mode == "skip" || st.OnError.Mode == "dead_letter",
 			clock:      env.Clock,
 			log:        env.Logger,
 			parts:      map[topicPartition]*partition{},
@@ -118,7 +117,6 @@ type Source struct {
 	session         time.Duration
 	fetchMax        int32
 	metaField       string
-	lenient         bool
 	clock           flowruntime.Clock
 	log             hclog.Logger
 	dec             codec.Decoder
@@ -133,10 +131,11 @@ type Source struct {
 	quit      chan struct{}
 	committer sync.WaitGroup
 
-	received, skipped, dropped atomic.Int64
+	received, dropped atomic.Int64
 }
 
-// Run polls the group's records until ctx ends.
+// Run polls the group's records until ctx ends. It returns the error of
+// an undecodable record when the stage's on_error policy stops the run.
 func (s *Source) Run(ctx context.Context, out flowruntime.Emitter) error {
 	cl, err := s.open()
 	if err != nil {
@@ -155,24 +154,21 @@ func (s *Source) Run(ctx context.Context, out flowruntime.Emitter) error {
 			failed = true
 			s.log.Warn("fetch failed; the client retries", "topic", topic, "partition", part, "error", err)
 		})
-		recs, done, err := s.collect(fetches)
-		if err != nil {
+		got, err := s.deliver(ctx, out, fetches)
+		switch {
+		case errors.Is(err, errStopped):
+			return nil
+		case err != nil:
 			return err
 		}
-		if len(recs) == 0 {
-			if done != nil {
-				done()
-			}
-			if failed && s.clock.Sleep(ctx, 250*time.Millisecond) != nil {
-				return nil
-			}
-			continue
-		}
-		if err := out.Emit(ctx, recs, done); err != nil {
+		if got == 0 && failed && s.clock.Sleep(ctx, 250*time.Millisecond) != nil {
 			return nil
 		}
 	}
 }
+
+// errStopped ends Run quietly: ctx ended while a batch was handed on.
+var errStopped = errors.New("stopped")
 
 // open creates the client and starts the periodic commits.
 func (s *Source) open() (*kgo.Client, error) {
@@ -224,69 +220,149 @@ func (s *Source) open() (*kgo.Client, error) {
 	return cl, nil
 }
 
-// collect turns a poll's records into a batch, skipping the records of
-// partitions no longer owned, and returns the callback that marks every
-// partition's part of the batch finished.
-func (s *Source) collect(fetches kgo.Fetches) ([]flowruntime.Record, func(), error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	var recs []flowruntime.Record
-	var dones []func()
-	var ferr error
+// deliver emits a poll's records, skipping those of partitions no longer
+// owned, in one batch whose done callback marks every partition's part of
+// it finished. An undecodable record splits the batch: the records before
+// it are emitted first, then it goes to the stage's on_error policy
+// (runtime.Reject). When the policy lets the source go on (skip,
+// dead_letter) the record counts as finished at once, so its offset is
+// committed; when it stops the run, deliver returns its error and nothing
+// from the record on is marked finished, so the next run reads it again.
+// deliver returns how many records it read.
+func (s *Source) deliver(ctx context.Context, out flowruntime.Emitter, fetches kgo.Fetches) (int, error) {
+	var b batch
+	read := 0
 	now := s.clock.Now()
+	var parts []kgo.FetchTopicPartition
 	fetches.EachPartition(func(p kgo.FetchTopicPartition) {
-		if len(p.Records) == 0 || ferr != nil {
-			return
+		if len(p.Records) > 0 {
+			parts = append(parts, p)
 		}
-		st := s.parts[topicPartition{p.Topic, p.Partition}]
-		if st == nil || st.revoked {
-			s.dropped.Add(int64(len(p.Records)))
-			return
+	})
+	for _, p := range parts {
+		done := s.owned(p)
+		if done == nil {
+			continue
 		}
-		if st.done == nil {
-			st.done = flowruntime.NewCheckpoint(p.Records[0].Offset)
-			st.committed = p.Records[0].Offset
-		}
-		for _, r := range p.Records {
+		// from is the index of the first record not yet tracked.
+		from := 0
+		for i, r := range p.Records {
+			read++
 			s.received.Add(1)
 			fields, err := s.decode(r.Value)
-			if err != nil {
-				err = fmt.Errorf("%s/%d offset %d: %w", r.Topic, r.Partition, r.Offset, err)
-				if !s.lenient {
-					ferr = err
-					return
-				}
-				s.skipped.Add(1)
-				s.log.Warn("skipping undecodable record", "error", err)
+			if err == nil {
+				b.recs = append(b.recs, s.record(r, fields, now))
 				continue
 			}
-			if s.metaField != "" {
-				var key any
-				if r.Key != nil {
-					key = string(r.Key)
-				}
-				fields[s.metaField] = map[string]any{
-					"topic": r.Topic, "partition": int64(r.Partition), "offset": r.Offset, "key": key,
-				}
+			if i > from {
+				b.dones = append(b.dones, done.Track(r.Offset))
 			}
-			recs = append(recs, flowruntime.Record{
-				Fields: fields,
-				Meta:   flowruntime.Meta{Source: s.stage, Position: r.Offset, Time: now},
-			})
+			if err := b.emit(ctx, out); err != nil {
+				return read, err
+			}
+			if err := s.reject(ctx, out, r, err, now); err != nil {
+				return read, err
+			}
+			done.Track(r.Offset + 1)()
+			from = i + 1
 		}
-		dones = append(dones, st.done.Track(p.Records[len(p.Records)-1].Offset+1))
-	})
-	if ferr != nil {
-		return nil, nil, ferr
+		if from < len(p.Records) {
+			b.dones = append(b.dones, done.Track(p.Records[len(p.Records)-1].Offset+1))
+		}
 	}
-	if len(dones) == 0 {
-		return recs, nil, nil
+	return read, b.emit(ctx, out)
+}
+
+// owned returns the checkpoint of p's partition, or nil (counting p's
+// records dropped) when this member no longer owns it.
+func (s *Source) owned(p kgo.FetchTopicPartition) *flowruntime.Checkpoint {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	st := s.parts[topicPartition{p.Topic, p.Partition}]
+	if st == nil || st.revoked {
+		s.dropped.Add(int64(len(p.Records)))
+		return nil
 	}
-	return recs, func() {
+	if st.done == nil {
+		st.done = flowruntime.NewCheckpoint(p.Records[0].Offset)
+		st.committed = p.Records[0].Offset
+	}
+	return st.done
+}
+
+// record makes the record of a decoded Kafka record.
+func (s *Source) record(r *kgo.Record, fields map[string]any, now time.Time) flowruntime.Record {
+	if s.metaField != "" {
+		var key any
+		if r.Key != nil {
+			key = string(r.Key)
+		}
+		fields[s.metaField] = map[string]any{
+			"topic": r.Topic, "partition": int64(r.Partition), "offset": r.Offset, "key": key,
+		}
+	}
+	return flowruntime.Record{
+		Fields: fields,
+		Meta:   flowruntime.Meta{Source: s.stage, Position: r.Offset, Time: now},
+	}
+}
+
+// reject hands r, whose value failed to decode with err, to the stage's
+// on_error policy as the record {line, topic, partition, offset, key (when
+// set)}. It returns nil when the policy lets the source go on, errStopped
+// when ctx ended, and otherwise the error that fails the run, naming
+// TOPIC/PARTITION offset OFFSET.
+func (s *Source) reject(ctx context.Context, out flowruntime.Emitter, r *kgo.Record, err error, now time.Time) error {
+	fields := map[string]any{
+		"line": string(r.Value), "topic": r.Topic, "partition": int64(r.Partition), "offset": r.Offset,
+	}
+	if r.Key != nil {
+		fields["key"] = string(r.Key)
+	}
+	rec := flowruntime.Record{
+		Fields: fields,
+		Meta:   flowruntime.Meta{Source: s.stage, Position: r.Offset, Time: now},
+	}
+	err = fmt.Errorf("%s/%d offset %d: %w", r.Topic, r.Partition, r.Offset, err)
+	if err := flowruntime.Reject(ctx, out, rec, err); err != nil {
+		if ctx.Err() != nil {
+			return errStopped
+		}
+		return err
+	}
+	return nil
+}
+
+// batch is the part of a poll not emitted yet: its records and the
+// callbacks that mark their partitions' offsets finished.
+type batch struct {
+	recs  []flowruntime.Record
+	dones []func()
+}
+
+// emit hands the batch on and empties it; errStopped means ctx ended, and
+// the batch's offsets are then never marked finished.
+func (b *batch) emit(ctx context.Context, out flowruntime.Emitter) error {
+	recs, dones := b.recs, b.dones
+	b.recs, b.dones = nil, nil
+	if len(recs) == 0 {
 		for _, d := range dones {
 			d()
 		}
-	}, nil
+		return nil
+	}
+	var done func()
+	if len(dones) > 0 {
+		done = func() {
+			for _, d := range dones {
+				d()
+			}
+		}
+	}
+	if err := out.Emit(ctx, recs, done); err != nil {
+		return errStopped
+	}
+	return nil
 }
 
 func (s *Source) decode(value []byte) (map[string]any, error) {

@@ -22,7 +22,7 @@ import (
 var sourceKind = &operators.Kind{
 	Schema: planner.Schema{
 		Block: "source", Kind: "nats",
-		Doc: "Reads messages from a JetStream durable pull consumer shared by every process running the pipeline, acknowledging each once its records are finished; with jetstream = false, from a lossy core NATS subscription.",
+		Doc: "Reads messages from a JetStream durable pull consumer shared by every process running the pipeline, acknowledging each once its records are finished; with jetstream = false, from a lossy core NATS subscription. A message it cannot decode follows on_error as {line, subject, sequence} (no sequence with core NATS): skipped or dead-lettered, it is acknowledged like a finished one; under stop (the default) every message before it is written, then the run fails naming the message's sequence and subject, and it stays unacknowledged, so JetStream delivers it again.",
 		Options: []planner.OptionSpec{
 			urlOption,
 			{Name: "stream", Type: planner.String,
@@ -118,7 +118,6 @@ func buildSource(st *planner.Stage, env operators.BuildEnv) (*flowruntime.Node, 
 		metaField:  o.String("metadata_field"),
 		queue:      o.String("queue"),
 		jetstream:  o.Bool("jetstream"),
-		lenient:    st.OnError.Mode == "skip" || st.OnError.Mode == "dead_letter",
 		clock:      env.Clock,
 		log:        env.Logger,
 		held:       map[uint64][]jetstream.Msg{},
@@ -149,7 +148,6 @@ type Source struct {
 	deliverNew       bool
 	metaField        string
 	jetstream        bool
-	lenient          bool
 	clock            flowruntime.Clock
 	log              hclog.Logger
 	dec              codec.Decoder
@@ -329,10 +327,26 @@ func (s *Source) pull(ctx context.Context, cons jetstream.Consumer, n int, out f
 		s.pending.Add(1)
 		s.received.Add(1)
 		rec, ok, err := s.record(m)
-		if err != nil {
+		var bad *badMessage
+		switch {
+		case errors.As(err, &bad):
+			// The messages before it are handed on first: under stop
+			// they are written before the run fails.
+			if err := flush(); err != nil {
+				return err
+			}
+			if err := s.reject(ctx, out, bad); err != nil {
+				return err
+			}
+			// Skipped or dead-lettered: finished, so it is not
+			// delivered again.
+			s.skipped.Add(1)
+			s.ack(m)
+			s.release(1)
+			continue
+		case err != nil:
 			return err
-		}
-		if !ok {
+		case !ok:
 			continue
 		}
 		recs = append(recs, rec)
@@ -353,7 +367,8 @@ func (s *Source) pull(ctx context.Context, cons jetstream.Consumer, n int, out f
 }
 
 // record decodes one JetStream message; ok is false when it was skipped
-// (undecodable, under a lenient error policy; it is acknowledged then).
+// (it had no metadata; it is acknowledged then). A message that cannot be
+// decoded gives a *badMessage error.
 func (s *Source) record(m jetstream.Msg) (flowruntime.Record, bool, error) {
 	md, err := m.Metadata()
 	if err != nil {
@@ -369,15 +384,13 @@ func (s *Source) record(m jetstream.Msg) (flowruntime.Record, bool, error) {
 	}
 	fields, err := s.decode(m.Data())
 	if err != nil {
-		err = fmt.Errorf("message %d on %q: %w", md.Sequence.Stream, m.Subject(), err)
-		if !s.lenient {
-			return flowruntime.Record{}, false, fatalError{err}
+		return flowruntime.Record{}, false, &badMessage{
+			rec: flowruntime.Record{
+				Fields: map[string]any{"line": string(m.Data()), "subject": m.Subject(), "sequence": int64(md.Sequence.Stream)},
+				Meta:   flowruntime.Meta{Source: s.stage, Position: int64(md.Sequence.Stream), Time: s.clock.Now()},
+			},
+			err: fmt.Errorf("message %d on %q: %w", md.Sequence.Stream, m.Subject(), err),
 		}
-		s.log.Warn("skipping undecodable message", "error", err)
-		s.skipped.Add(1)
-		s.ack(m)
-		s.release(1)
-		return flowruntime.Record{}, false, nil
 	}
 	if s.metaField != "" {
 		fields[s.metaField] = map[string]any{
@@ -391,6 +404,28 @@ func (s *Source) record(m jetstream.Msg) (flowruntime.Record, bool, error) {
 		Fields: fields,
 		Meta:   flowruntime.Meta{Source: s.stage, Position: int64(md.Sequence.Stream), Time: s.clock.Now()},
 	}, true, nil
+}
+
+// badMessage is a message the source cannot decode: the record handed to
+// the stage's on_error policy ({line, subject, sequence}) and its error.
+type badMessage struct {
+	rec flowruntime.Record
+	err error
+}
+
+func (b *badMessage) Error() string { return b.err.Error() }
+
+// reject hands bad to the stage's on_error policy (runtime.Reject). It
+// returns nil when the policy lets the source go on, ctx's error when ctx
+// ended, and otherwise the error that fails the run, as a fatalError.
+func (s *Source) reject(ctx context.Context, out flowruntime.Emitter, bad *badMessage) error {
+	if err := flowruntime.Reject(ctx, out, bad.rec, bad.err); err != nil {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		return fatalError{err}
+	}
+	return nil
 }
 
 func (s *Source) decode(data []byte) (map[string]any, error) {
@@ -502,13 +537,30 @@ func (s *Source) runCore(ctx context.Context, nc *natsgo.Conn, out flowruntime.E
 			pos++
 			s.received.Add(1)
 			fields, err := s.decode(m.Data)
-			switch {
-			case err != nil && !s.lenient:
-				return fmt.Errorf("message %d on %q: %w", pos, m.Subject, err)
-			case err != nil:
+			if err != nil {
+				// The records before it are handed on first: under stop
+				// they are written before the run fails.
+				if len(recs) > 0 {
+					if err := out.Emit(ctx, recs, nil); err != nil {
+						return nil
+					}
+					recs = nil
+				}
+				bad := &badMessage{
+					rec: flowruntime.Record{
+						Fields: map[string]any{"line": string(m.Data), "subject": m.Subject},
+						Meta:   flowruntime.Meta{Source: s.stage, Position: pos, Time: s.clock.Now()},
+					},
+					err: fmt.Errorf("message %d on %q: %w", pos, m.Subject, err),
+				}
+				if err := s.reject(ctx, out, bad); err != nil {
+					if ctx.Err() != nil {
+						return nil
+					}
+					return err
+				}
 				s.skipped.Add(1)
-				s.log.Warn("skipping undecodable message", "subject", m.Subject, "error", err)
-			default:
+			} else {
 				if s.metaField != "" {
 					fields[s.metaField] = map[string]any{"subject": m.Subject}
 				}
@@ -545,9 +597,11 @@ type Position struct {
 	Received    int64  `json:"received"`
 	Acked       int64  `json:"acked"`
 	Redelivered int64  `json:"redelivered"`
-	Skipped     int64  `json:"skipped"`
-	Dropped     int64  `json:"dropped,omitempty"`
-	Pending     int64  `json:"pending"`
+	// Skipped counts the undecodable messages on_error skipped or
+	// dead-lettered (and that were acknowledged, with JetStream).
+	Skipped int64 `json:"skipped"`
+	Dropped int64 `json:"dropped,omitempty"`
+	Pending int64 `json:"pending"`
 }
 
 // Checkpoint returns the source's counts ([Position]).

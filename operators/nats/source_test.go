@@ -1,13 +1,17 @@
 package nats_test
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/google/go-cmp/cmp"
 
 	"github.com/flowrun/flowrun/operators/internal/optest"
 	"github.com/flowrun/flowrun/operators/nats"
@@ -223,6 +227,12 @@ func TestKilledExecutionIsRedelivered(t *testing.T) {
 	}
 }
 
+// TestUndecodableMessages: a message that is not JSON (stream sequence 3,
+// between good ones) follows on_error. stop writes the messages before it
+// and fails the run with a record error, leaving it unacknowledged, so the
+// next run gets it again; skip and dead_letter count it, dead_letter hands
+// it on as {line, subject, sequence}, and both acknowledge it, so it is not
+// delivered again.
 func TestUndecodableMessages(t *testing.T) {
 	const flow = `
 pipeline "p" {
@@ -231,7 +241,9 @@ pipeline "p" {
     url      = "${url}"
     stream   = "IN"
     durable  = "work"
+    ack_wait = "1s"
     on_error = "${on_error}"
+    ${dead_letter}
   }
   sink "out" {
     from    = in
@@ -239,51 +251,265 @@ pipeline "p" {
     url     = "${url}"
     subject = "out.x"
   }
+  ${rejects}
 }
 `
+	const rejects = `sink "rejects" {
+    kind    = "nats"
+    url     = "${url}"
+    subject = "rejects.x"
+  }`
 	for _, tc := range []struct {
 		onError string
-		wantErr string
-		wantOut int
+		fails   bool
+		// want are the ids written by the first run, wantNext those the
+		// next run (under skip) adds.
+		want, wantNext []int
 	}{
-		{onError: "skip", wantOut: 2},
-		{onError: "stop", wantErr: "message 2 on \"in.a\""},
+		{onError: "stop", fails: true, want: []int{0, 1}, wantNext: []int{3, 4}},
+		{onError: "skip", want: []int{0, 1, 3}, wantNext: []int{4}},
+		{onError: "dead_letter", want: []int{0, 1, 3}, wantNext: []int{4}},
 	} {
 		t.Run(tc.onError, func(t *testing.T) {
 			url := startServer(t)
 			c := dial(t, url)
 			c.stream("IN", "in.>")
 			c.stream("OUT", "out.>")
-			for _, m := range []string{`{"id":1}`, `not json`, `{"id":3}`} {
+			c.stream("REJECTS", "rejects.>")
+			for _, m := range []string{`{"id":0}`, `{"id":1}`, `not json`, `{"id":3}`} {
 				if _, err := c.js.Publish(t.Context(), "in.a", []byte(m)); err != nil {
 					t.Fatal(err)
 				}
 			}
-			ex, _ := start(t, flow, "p", map[string]string{"url": url, "on_error": tc.onError})
-			if tc.wantErr != "" {
+			vars := map[string]string{"url": url, "on_error": tc.onError, "dead_letter": "", "rejects": ""}
+			if tc.onError == "dead_letter" {
+				vars["dead_letter"] = "dead_letter = rejects"
+				vars["rejects"] = strings.ReplaceAll(rejects, "${url}", url)
+			}
+			ex, _ := start(t, flow, "p", vars)
+			var err error
+			if tc.fails {
 				select {
 				case <-ex.Done():
 				case <-time.After(10 * time.Second):
 					t.Fatal("the source did not fail on an undecodable message")
 				}
-				if err := ex.Wait(); err == nil || !strings.Contains(err.Error(), tc.wantErr) {
-					t.Fatalf("Wait = %v, want an error about %s", err, tc.wantErr)
+				err = ex.Wait()
+			} else {
+				optest.Eventually(t, 10*time.Second, "the good messages relayed", func() bool { return c.count("OUT") >= len(tc.want) })
+				optest.Eventually(t, 10*time.Second, "every message acknowledged", func() bool {
+					return c.consumerInfo("IN", "work").AckFloor.Stream == 4
+				})
+				ex.Stop()
+				err = ex.Wait()
+			}
+			if got := sortedIDs(c.read("OUT")); !slices.Equal(got, tc.want) {
+				t.Errorf("OUT holds ids %v, want %v", got, tc.want)
+			}
+			st, _ := ex.Stats().Node("in")
+			skipped, dead := int64(0), int64(0)
+			switch tc.onError {
+			case "skip":
+				skipped = 1
+			case "dead_letter":
+				dead = 1
+			}
+			if st.Errors != 1 || st.Skipped != skipped || st.DeadLettered != dead {
+				t.Errorf("source counters errors %d, skipped %d, dead-lettered %d; want 1, %d, %d",
+					st.Errors, st.Skipped, st.DeadLettered, skipped, dead)
+			}
+			const where = `message 3 on "in.a"`
+			if tc.fails {
+				var se *flowruntime.StageError
+				if !errors.As(err, &se) || !se.HasRecord || se.Stage != "in" || se.Position != 3 || !strings.Contains(err.Error(), where) {
+					t.Fatalf("Wait = %v, want the record error of stage in at sequence 3, naming %s", err, where)
+				}
+				if floor := c.consumerInfo("IN", "work").AckFloor.Stream; floor != 2 {
+					t.Errorf("acknowledged up to %d after the failed run, want 2 (the bad message unacknowledged)", floor)
+				}
+			} else if err != nil {
+				t.Fatalf("Wait: %v", err)
+			}
+			if tc.onError == "dead_letter" {
+				dl := c.read("REJECTS")
+				if len(dl) != 1 {
+					t.Fatalf("REJECTS holds %v, want one message", dl)
+				}
+				got := dl[0].fields
+				if msg, _ := got["error"].(string); !strings.Contains(msg, where) {
+					t.Errorf("dead letter's error %q, want one naming %s", msg, where)
+				}
+				delete(got, "error")
+				want := map[string]any{"line": "not json", "subject": "in.a", "sequence": 3.0, "stage": "in"}
+				if diff := cmp.Diff(want, got); diff != "" {
+					t.Errorf("dead-lettered message (-want +got):\n%s", diff)
+				}
+			}
+
+			// The next run gets what is unacknowledged again.
+			if _, err := c.js.Publish(t.Context(), "in.a", []byte(`{"id":4}`)); err != nil {
+				t.Fatal(err)
+			}
+			vars["on_error"], vars["dead_letter"], vars["rejects"] = "skip", "", ""
+			next, _ := start(t, flow, "p", vars)
+			optest.Eventually(t, 15*time.Second, "every message acknowledged", func() bool {
+				return c.consumerInfo("IN", "work").AckFloor.Stream == 5
+			})
+			next.Stop()
+			if err := next.Wait(); err != nil {
+				t.Fatalf("next run: Wait: %v", err)
+			}
+			if got := sortedIDs(c.read("OUT")); !slices.Equal(got, append(tc.want, tc.wantNext...)) {
+				t.Errorf("after the next run OUT holds ids %v, want %v", got, append(tc.want, tc.wantNext...))
+			}
+			// Only a message left unacknowledged comes again.
+			wantAgain := int64(0)
+			if tc.fails {
+				wantAgain = 1
+			}
+			if st, _ := next.Stats().Node("in"); st.Skipped != wantAgain {
+				t.Errorf("the next run skipped %d undecodable messages, want %d", st.Skipped, wantAgain)
+			}
+		})
+	}
+}
+
+// TestUndecodableCoreMessages: with core NATS, a message that is not JSON
+// follows on_error the same way: stop writes the messages before it and
+// fails the run; skip and dead_letter go on, and dead_letter hands it on
+// as {line, subject}.
+func TestUndecodableCoreMessages(t *testing.T) {
+	const flow = `
+pipeline "p" {
+  source "in" {
+    kind      = "nats"
+    url       = "${url}"
+    jetstream = false
+    subject   = "core.in"
+    on_error  = "${on_error}"
+    ${dead_letter}
+  }
+  sink "out" {
+    from      = in
+    kind      = "nats"
+    url       = "${url}"
+    jetstream = false
+    subject   = "core.out"
+  }
+  ${rejects}
+}
+`
+	for _, tc := range []struct {
+		onError string
+		fails   bool
+		want    []int
+	}{
+		{onError: "stop", fails: true, want: []int{0, 1}},
+		{onError: "skip", want: []int{0, 1, 3}},
+		{onError: "dead_letter", want: []int{0, 1, 3}},
+	} {
+		t.Run(tc.onError, func(t *testing.T) {
+			url := startServer(t)
+			c := dial(t, url)
+			out, err := c.nc.SubscribeSync("core.out")
+			if err != nil {
+				t.Fatal(err)
+			}
+			rej, err := c.nc.SubscribeSync("core.rejects")
+			if err != nil {
+				t.Fatal(err)
+			}
+			vars := map[string]string{"url": url, "on_error": tc.onError, "dead_letter": "", "rejects": ""}
+			if tc.onError == "dead_letter" {
+				vars["dead_letter"] = "dead_letter = rejects"
+				vars["rejects"] = `sink "rejects" {
+    kind      = "nats"
+    url       = "` + url + `"
+    jetstream = false
+    subject   = "core.rejects"
+  }`
+			}
+			ex, _ := start(t, flow, "p", vars)
+			// Core NATS delivers only to subscribers present: ping until
+			// the pipeline's subscription is live.
+			optest.Eventually(t, 10*time.Second, "the subscription", func() bool {
+				if err := c.nc.Publish("core.in", []byte(`{"id":-1}`)); err != nil {
+					t.Fatal(err)
+				}
+				_, err := out.NextMsg(50 * time.Millisecond)
+				return err == nil
+			})
+			for _, m := range []string{`{"id":0}`, `{"id":1}`, `not json`, `{"id":3}`} {
+				if err := c.nc.Publish("core.in", []byte(m)); err != nil {
+					t.Fatal(err)
+				}
+			}
+			var got []int
+			for len(got) < len(tc.want) {
+				m, err := out.NextMsg(5 * time.Second)
+				if err != nil {
+					t.Fatalf("after ids %v: %v", got, err)
+				}
+				var v struct{ ID int }
+				if err := json.Unmarshal(m.Data, &v); err != nil {
+					t.Fatalf("message %q: %v", m.Data, err)
+				}
+				if v.ID >= 0 {
+					got = append(got, v.ID)
+				}
+			}
+			if !slices.Equal(got, tc.want) {
+				t.Errorf("core.out got ids %v, want %v", got, tc.want)
+			}
+			if tc.fails {
+				select {
+				case <-ex.Done():
+				case <-time.After(10 * time.Second):
+					t.Fatal("the source did not fail on an undecodable message")
+				}
+				var se *flowruntime.StageError
+				if err := ex.Wait(); !errors.As(err, &se) || !se.HasRecord || !strings.Contains(err.Error(), `on "core.in"`) {
+					t.Fatalf("Wait = %v, want the record error of a message on core.in", err)
 				}
 				return
 			}
-			optest.Eventually(t, 10*time.Second, "the good messages relayed", func() bool { return c.count("OUT") >= tc.wantOut })
-			optest.Eventually(t, 10*time.Second, "every message acknowledged", func() bool {
-				return c.consumerInfo("IN", "work").AckFloor.Stream == 3
-			})
+			if tc.onError == "dead_letter" {
+				m, err := rej.NextMsg(5 * time.Second)
+				if err != nil {
+					t.Fatalf("dead letter: %v", err)
+				}
+				var dl map[string]any
+				if err := json.Unmarshal(m.Data, &dl); err != nil {
+					t.Fatalf("dead letter %q: %v", m.Data, err)
+				}
+				if msg, _ := dl["error"].(string); !strings.Contains(msg, `on "core.in"`) {
+					t.Errorf("dead letter's error %q, want one naming core.in", msg)
+				}
+				delete(dl, "error")
+				if diff := cmp.Diff(map[string]any{"line": "not json", "subject": "core.in", "stage": "in"}, dl); diff != "" {
+					t.Errorf("dead-lettered message (-want +got):\n%s", diff)
+				}
+			}
 			ex.Stop()
 			if err := ex.Wait(); err != nil {
 				t.Fatalf("Wait: %v", err)
 			}
-			if got := c.count("OUT"); got != tc.wantOut {
-				t.Errorf("OUT holds %d messages, want %d", got, tc.wantOut)
+			st, _ := ex.Stats().Node("in")
+			if st.Errors != 1 || st.Skipped+st.DeadLettered != 1 {
+				t.Errorf("source counters %+v, want one error, skipped or dead-lettered", st)
 			}
 		})
 	}
+}
+
+// sortedIDs returns the id fields of msgs, in order.
+func sortedIDs(msgs []stored) []int {
+	var out []int
+	for _, m := range msgs {
+		out = append(out, int(m.fields["id"].(float64)))
+	}
+	slices.Sort(out)
+	return out
 }
 
 func TestCoreNATS(t *testing.T) {

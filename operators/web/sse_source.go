@@ -22,7 +22,7 @@ import (
 var sseSourceKind = &operators.Kind{
 	Schema: planner.Schema{
 		Block: "source", Kind: "sse",
-		Doc: "Reads a Server-Sent Events stream (text/event-stream) as records, reconnecting with exponential backoff and jitter and sending Last-Event-ID so the server can resume; it reads only while the pipeline has credit.",
+		Doc: "Reads a Server-Sent Events stream (text/event-stream) as records, reconnecting with exponential backoff and jitter and sending Last-Event-ID so the server can resume; it reads only while the pipeline has credit. An event whose data it cannot decode follows on_error as {line (the data), id, event}: skipped or dead-lettered, it counts as read for Last-Event-ID; under stop (the default) every event before it is written, then the run fails naming the event's id.",
 		Options: append([]planner.OptionSpec{
 			{Name: "url", Type: planner.String, Required: true,
 				Doc: "The stream's URL (http:// or https://)."},
@@ -49,7 +49,6 @@ var sseSourceKind = &operators.Kind{
 			asEvent:   st.Options.String("codec") == "event",
 			maxLine:   int(st.Options.Int("max_line_bytes")),
 			reconnect: newReconnect(st.Options),
-			lenient:   st.OnError.Mode == "skip" || st.OnError.Mode == "dead_letter",
 			clock:     env.Clock,
 			log:       env.Logger,
 			client:    &http.Client{Transport: transport},
@@ -70,7 +69,6 @@ type SSESource struct {
 	asEvent   bool
 	maxLine   int
 	reconnect reconnect
-	lenient   bool
 	clock     flowruntime.Clock
 	log       hclog.Logger
 	client    *http.Client
@@ -175,6 +173,23 @@ func (s *SSESource) session(ctx context.Context, out flowruntime.Emitter) (bool,
 		}
 		if len(line) == 0 {
 			rec, ok, err := s.dispatch(&ev)
+			var bad *badEvent
+			if errors.As(err, &bad) {
+				// The events before it are handed on first: under stop
+				// they are written before the run fails.
+				if err := flush(); err != nil {
+					return true, err
+				}
+				if err := s.reject(ctx, out, bad); err != nil {
+					return true, err
+				}
+				// Skipped or dead-lettered: the stream is past it.
+				if batchID = s.pendingID(ev.id, batchID); batchID != "" {
+					s.lastID = batchID
+				}
+				ev = sseEvent{id: ev.id}
+				continue
+			}
 			if err != nil {
 				return true, err
 			}
@@ -226,7 +241,8 @@ func (s *SSESource) pendingID(id, prev string) string {
 }
 
 // dispatch turns a complete event into a record; an event without data is
-// not dispatched, as in browsers.
+// not dispatched, as in browsers. An event whose data cannot be decoded
+// gives a *badEvent error.
 func (s *SSESource) dispatch(ev *sseEvent) (flowruntime.Record, bool, error) {
 	if !ev.hasData {
 		return flowruntime.Record{}, false, nil
@@ -241,12 +257,11 @@ func (s *SSESource) dispatch(ev *sseEvent) (flowruntime.Record, bool, error) {
 	} else {
 		m, err := s.dec.DecodeObject(ev.data)
 		if err != nil {
-			err = fmt.Errorf("event %q from %s: %w", ev.id, s.url, err)
-			if !s.lenient {
-				return flowruntime.Record{}, false, &fatalError{err}
-			}
-			s.log.Warn("skipping undecodable event", "error", err)
-			return flowruntime.Record{}, false, nil
+			fields = map[string]any{"line": string(ev.data), "id": ev.id, "event": name}
+			rec := flowruntime.Record{Fields: fields,
+				Meta: flowruntime.Meta{Source: s.stage, Position: s.position, Time: s.clock.Now()}}
+			s.position++
+			return flowruntime.Record{}, false, &badEvent{rec, fmt.Errorf("event %q from %s: %w", ev.id, s.url, err)}
 		}
 		fields = m
 	}
@@ -254,4 +269,27 @@ func (s *SSESource) dispatch(ev *sseEvent) (flowruntime.Record, bool, error) {
 		Meta: flowruntime.Meta{Source: s.stage, Position: s.position, Time: s.clock.Now()}}
 	s.position++
 	return rec, true, nil
+}
+
+// badEvent is an event whose data the source cannot decode: the record
+// handed to the stage's on_error policy ({line, id, event}, line being the
+// data) and its error.
+type badEvent struct {
+	rec flowruntime.Record
+	err error
+}
+
+func (b *badEvent) Error() string { return b.err.Error() }
+
+// reject hands bad to the stage's on_error policy (runtime.Reject). It
+// returns nil when the policy lets the source go on, errStopped when ctx
+// ended, and otherwise the error that fails the run, as a fatalError.
+func (s *SSESource) reject(ctx context.Context, out flowruntime.Emitter, bad *badEvent) error {
+	if err := flowruntime.Reject(ctx, out, bad.rec, bad.err); err != nil {
+		if ctx.Err() != nil {
+			return errStopped
+		}
+		return &fatalError{err}
+	}
+	return nil
 }

@@ -20,7 +20,7 @@ import (
 var wsSourceKind = &operators.Kind{
 	Schema: planner.Schema{
 		Block: "source", Kind: "websocket",
-		Doc: "Connects to a websocket server and reads its frames as records, reconnecting with exponential backoff and jitter; it reads only while the pipeline has credit, so a slow pipeline slows the server through TCP.",
+		Doc: "Connects to a websocket server and reads its frames as records, reconnecting with exponential backoff and jitter; it reads only while the pipeline has credit, so a slow pipeline slows the server through TCP. A frame it cannot decode follows on_error as {line (the payload), url, frame (its number on the connection, from 1)}: skipped or dead-lettered, reading goes on; under stop (the default) every frame before it is written, then the run fails.",
 		Options: append([]planner.OptionSpec{
 			{Name: "url", Type: planner.String, Required: true,
 				Doc: "The server's URL (ws:// or wss://)."},
@@ -47,7 +47,6 @@ var wsSourceKind = &operators.Kind{
 			lines:     st.Options.String("codec") == "lines",
 			maxMsg:    st.Options.Int("max_message_bytes"),
 			reconnect: newReconnect(st.Options),
-			lenient:   st.OnError.Mode == "skip" || st.OnError.Mode == "dead_letter",
 			clock:     env.Clock,
 			log:       env.Logger,
 		}
@@ -71,7 +70,6 @@ type WebSocketSource struct {
 	lines     bool
 	maxMsg    int64
 	reconnect reconnect
-	lenient   bool
 	clock     flowruntime.Clock
 	log       hclog.Logger
 
@@ -93,11 +91,20 @@ func (s *WebSocketSource) Run(ctx context.Context, out flowruntime.Emitter) erro
 	})
 }
 
-// read is what the reader goroutine hands to Run: records or the error
-// that ended the connection.
+// read is what the reader goroutine hands to Run: records, a frame it
+// could not decode, or the error that ended the connection.
 type read struct {
 	recs []flowruntime.Record
+	bad  *badFrame
 	err  error
+}
+
+// badFrame is a frame the source cannot decode: the record handed to the
+// stage's on_error policy ({line, url, frame}: the frame's payload, the
+// server and the frame's number on the connection, from 1) and its error.
+type badFrame struct {
+	rec flowruntime.Record
+	err error
 }
 
 // session runs one connection. up reports whether it was established.
@@ -135,9 +142,10 @@ func (s *WebSocketSource) session(ctx context.Context, out flowruntime.Emitter) 
 			return true, errStopped
 		}
 		batch = append(batch, r.recs...)
-		// Take whatever else is read already, up to a batch.
+		// Take whatever else is read already, up to a batch or a frame
+		// that cannot be decoded.
 	more:
-		for len(batch) < maxBatch && r.err == nil {
+		for len(batch) < maxBatch && r.err == nil && r.bad == nil {
 			select {
 			case r = <-reads:
 				batch = append(batch, r.recs...)
@@ -154,6 +162,16 @@ func (s *WebSocketSource) session(ctx context.Context, out flowruntime.Emitter) 
 			}
 			batch = nil
 		}
+		if r.bad != nil {
+			// The frames before it are emitted: under stop they are
+			// written before the run fails.
+			if err := flowruntime.Reject(ctx, out, r.bad.rec, r.bad.err); err != nil {
+				if ctx.Err() != nil {
+					return true, errStopped
+				}
+				return true, &fatalError{err}
+			}
+		}
 		if r.err != nil {
 			return true, r.err
 		}
@@ -166,6 +184,8 @@ func (s *WebSocketSource) readLoop(ctx context.Context, conn *websocket.Conn, re
 	var dec codec.Decoder
 	// buf is reused: the decoder copies what it keeps.
 	var buf bytes.Buffer
+	// frame counts the connection's frames, from 1.
+	var frame int64
 	for {
 		typ, r, err := conn.Reader(ctx)
 		if err == nil {
@@ -184,23 +204,22 @@ func (s *WebSocketSource) readLoop(ctx context.Context, conn *websocket.Conn, re
 			return
 		}
 		recs, err := s.decode(&dec, typ, data)
-		if err != nil {
-			err = fmt.Errorf("frame from %s: %w", s.url, err)
-			if !s.lenient {
-				select {
-				case reads <- read{err: &fatalError{err}}:
-				case <-ctx.Done():
-				}
-				return
+		frame++
+		var next read
+		switch {
+		case err != nil:
+			next.bad = &badFrame{
+				rec: flowruntime.Record{Fields: map[string]any{"line": string(data), "url": s.url, "frame": frame},
+					Meta: flowruntime.Meta{Source: s.stage, Position: s.position, Time: s.clock.Now()}},
+				err: fmt.Errorf("frame %d from %s: %w", frame, s.url, err),
 			}
-			s.log.Warn("skipping undecodable frame", "error", err)
+		case len(recs) == 0:
 			continue
-		}
-		if len(recs) == 0 {
-			continue
+		default:
+			next.recs = recs
 		}
 		select {
-		case reads <- read{recs: recs}:
+		case reads <- next:
 		case <-ctx.Done():
 			return
 		}
