@@ -10,6 +10,7 @@ import (
 	"os/signal"
 	"sync"
 	"syscall"
+	"time"
 
 	"github.com/hashicorp/go-hclog"
 
@@ -17,43 +18,80 @@ import (
 	"github.com/flowrun/flowrun/operators/all"
 	"github.com/flowrun/flowrun/operators/supervisor"
 	"github.com/flowrun/flowrun/planner"
+	flowruntime "github.com/flowrun/flowrun/runtime"
 	"github.com/flowrun/flowrun/runtime/heap"
 )
 
-// cmdRun is `flowrun run`: it plans every pipeline found and runs them all
-// until their sources end. The first SIGINT or SIGTERM stops the sources and
-// drains what is in flight; a second one stops at once. SIGHUP, and with
-// --watch any change to the files, reloads them: an invalid edit is
-// reported and changes nothing; a valid one is applied pipeline by pipeline
-// (see docs/reload.md). With --watch the command keeps running, watching,
-// after every pipeline has finished.
-func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+// DefaultDrainTimeout is how long a graceful stop of `flowrun run` waits
+// for what is in flight when --drain-timeout is not given.
+const DefaultDrainTimeout = 30 * time.Second
+
+// runFlags are the parsed flags of `flowrun run`.
+type runFlags struct {
+	vars       varFlags
+	watch      bool
+	level      hclog.Level
+	json       bool
+	heapTarget int
+	// drainTimeout bounds a graceful stop; 0 waits without bound.
+	drainTimeout time.Duration
+	args         []string
+}
+
+// parseRunFlags parses the arguments of `flowrun run`. On a usage error it
+// writes why to stderr and returns false.
+func parseRunFlags(args []string, stderr io.Writer) (runFlags, bool) {
+	f := runFlags{vars: varFlags{}}
 	fs := flag.NewFlagSet("run", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	vars := varFlags{}
-	fs.Var(vars, "var", "set a variable: `name=value` (repeatable)")
-	watch := fs.Bool("watch", false, "reload when a .flow file changes, is added or is removed")
+	fs.Var(f.vars, "var", "set a variable: `name=value` (repeatable)")
+	fs.BoolVar(&f.watch, "watch", false, "reload when a .flow file changes, is added or is removed")
 	logLevel := fs.String("log-level", "info", "log level: trace, debug, info, warn, error")
 	logFormat := fs.String("log-format", "text", "log format: text or json")
-	heapTarget := fs.Int("heap-target", heap.DefaultTargetMiB, "`MiB` the heap may grow to between garbage collections while the live heap is smaller; 0 keeps Go's default, as does setting GOGC or GOMEMLIMIT")
+	fs.IntVar(&f.heapTarget, "heap-target", heap.DefaultTargetMiB, "`MiB` the heap may grow to between garbage collections while the live heap is smaller; 0 keeps Go's default, as does setting GOGC or GOMEMLIMIT")
+	fs.DurationVar(&f.drainTimeout, "drain-timeout", DefaultDrainTimeout, "how long a graceful stop (signal, or the old version in a reload) waits for the records in flight before it kills the run and exits 1; 0 waits without bound")
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: flowrun run [--watch] [--var k=v] [--log-level L] [--log-format text|json] [--heap-target MiB] FILE|DIR...")
+		fmt.Fprintln(stderr, "usage: flowrun run [--watch] [--var k=v] [--log-level L] [--log-format text|json] [--heap-target MiB] [--drain-timeout D] FILE|DIR...")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
-		return exitUsage
+		return f, false
 	}
-	if fs.NArg() == 0 || (*logFormat != "text" && *logFormat != "json") || *heapTarget < 0 {
+	if fs.NArg() == 0 || (*logFormat != "text" && *logFormat != "json") || f.heapTarget < 0 {
 		fs.Usage()
-		return exitUsage
+		return f, false
 	}
-	level := hclog.LevelFromString(*logLevel)
-	if level == hclog.NoLevel {
+	if f.drainTimeout < 0 {
+		fmt.Fprintf(stderr, "flowrun run: --drain-timeout %s is negative (0 waits without bound)\n", f.drainTimeout)
+		return f, false
+	}
+	f.level = hclog.LevelFromString(*logLevel)
+	if f.level == hclog.NoLevel {
 		fmt.Fprintf(stderr, "flowrun run: unknown log level %q\n", *logLevel)
+		return f, false
+	}
+	f.json = *logFormat == "json"
+	f.args = fs.Args()
+	return f, true
+}
+
+// cmdRun is `flowrun run`: it plans every pipeline found and runs them all
+// until their sources end. The first SIGINT or SIGTERM stops the sources and
+// drains what is in flight, for at most --drain-timeout: a drain that takes
+// longer is cut short by killing the run, which exits 1. A second signal
+// stops at once, and exits 1 too: what was in flight is abandoned, not
+// acknowledged. SIGHUP, and with --watch any change to the files, reloads
+// them: an invalid edit is reported and changes nothing; a valid one is
+// applied pipeline by pipeline (see docs/reload.md). With --watch the
+// command keeps running, watching, after every pipeline has finished.
+func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	f, ok := parseRunFlags(args, stderr)
+	if !ok {
 		return exitUsage
 	}
+	vars := f.vars
 
-	plan, sources, diags, err := loadPlan(fs.Args(), vars)
+	plan, sources, diags, err := loadPlan(f.args, vars)
 	if err != nil {
 		fmt.Fprintf(stderr, "flowrun run: %v\n", err)
 		return exitFail
@@ -62,26 +100,71 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		_ = diag.WriteText(stderr, diags, sources)
 		return exitFail
 	}
-	defer heap.Tune(*heapTarget)()
+	defer heap.Tune(f.heapTarget)()
 	errOut := &lockedWriter{w: stderr}
 	logger := hclog.New(&hclog.LoggerOptions{
 		Name:       "flowrun",
-		Level:      level,
-		JSONFormat: *logFormat == "json",
+		Level:      f.level,
+		JSONFormat: f.json,
 		Output:     errOut,
 	})
 	sup := supervisor.New(supervisor.Config{
-		Registry: all.Registry(),
-		Logger:   logger,
-		Stdin:    os.Stdin,
-		Stdout:   &lockedWriter{w: stdout},
-		Load:     reloader(fs.Args(), vars, errOut, logger),
+		Registry:     all.Registry(),
+		Logger:       logger,
+		Stdin:        os.Stdin,
+		Stdout:       &lockedWriter{w: stdout},
+		Load:         reloader(f.args, vars, errOut, logger),
+		DrainTimeout: f.drainTimeout,
 	})
-	if err := runSupervised(ctx, sup, plan, fs.Args(), *watch, logger); err != nil {
-		logger.Error("run failed", "error", err)
+	if err := runSupervised(ctx, sup, plan, f.args, f.watch, f.drainTimeout, logger); err != nil {
+		logRunError(logger, err, sup.Abandoned())
 		return exitFail
 	}
 	return exitOK
+}
+
+// logRunError logs why a run exits 1: a drain that timed out, a stop forced
+// by a second signal, pipelines that failed, or several of these.
+func logRunError(logger hclog.Logger, err error, abandoned int64) {
+	var timedOut *flowruntime.DrainTimeoutError
+	var failed []error
+	killed := false
+	for _, e := range flatten(err) {
+		var dt *flowruntime.DrainTimeoutError
+		switch {
+		case errors.As(e, &dt):
+			if timedOut == nil {
+				timedOut = dt
+			}
+		case errors.Is(e, flowruntime.ErrKilled):
+			killed = true
+		default:
+			failed = append(failed, e)
+		}
+	}
+	switch {
+	case timedOut != nil:
+		logger.Error("drain timed out: the records in flight were abandoned (not acknowledged: a durable source delivers them again)", "drain_timeout", timedOut.Timeout.String(), "abandoned", abandoned)
+	case killed:
+		logger.Error("stopped at once: the records in flight were abandoned (not acknowledged: a durable source delivers them again)", "abandoned", abandoned)
+	}
+	if len(failed) > 0 {
+		logger.Error("run failed", "error", errors.Join(failed...))
+	}
+}
+
+// flatten lists the errors joined in err (errors.Join, nested), or err
+// alone.
+func flatten(err error) []error {
+	j, ok := err.(interface{ Unwrap() []error })
+	if !ok {
+		return []error{err}
+	}
+	var out []error
+	for _, e := range j.Unwrap() {
+		out = append(out, flatten(e)...)
+	}
+	return out
 }
 
 // reloader returns the supervisor's Load: it loads and plans the files
@@ -104,7 +187,7 @@ func reloader(args []string, vars map[string]string, stderr io.Writer, logger hc
 // runSupervised runs plan under sup until its pipelines have all finished
 // (without watch) or a signal stops it, reloading on SIGHUP and, with
 // watch, on changes to the files of args.
-func runSupervised(ctx context.Context, sup *supervisor.Supervisor, plan *planner.Plan, args []string, watch bool, logger hclog.Logger) error {
+func runSupervised(ctx context.Context, sup *supervisor.Supervisor, plan *planner.Plan, args []string, watch bool, drainTimeout time.Duration, logger hclog.Logger) error {
 	signals := make(chan os.Signal, 2)
 	signal.Notify(signals, os.Interrupt, syscall.SIGTERM)
 	defer signal.Stop(signals)
@@ -172,15 +255,23 @@ func runSupervised(ctx context.Context, sup *supervisor.Supervisor, plan *planne
 			}()
 		case sig := <-signals:
 			if stopping {
-				logger.Warn("second signal: stopping at once", "signal", sig.String())
+				logger.Warn("second signal: stopping at once", "signal", sig.String(), "in_flight", sup.InFlight())
 				sup.Kill()
 				continue
 			}
 			stopping = true
-			logger.Info("signal: stopping sources and draining", "signal", sig.String())
+			logger.Info("signal: stopping sources and draining", "signal", sig.String(), "in_flight", sup.InFlight(), "drain_timeout", drainTimeoutString(drainTimeout))
 			stop()
 		}
 	}
+}
+
+// drainTimeoutString is how the log shows a drain timeout.
+func drainTimeoutString(d time.Duration) string {
+	if d == 0 {
+		return "none"
+	}
+	return d.String()
 }
 
 // lockedWriter serialises writes from the stdout sinks of several

@@ -35,6 +35,13 @@ type Config struct {
 	// plan, or ok = false once it has reported why there is none (the
 	// diagnostics of an invalid edit, a file that cannot be read).
 	Load func() (plan *planner.Plan, ok bool)
+	// DrainTimeout bounds every graceful stop the supervisor makes: Stop,
+	// and the drain of an old version in a handover or a removal. A
+	// pipeline whose drain has not finished when it passes is killed: what
+	// is still in flight is abandoned, not acknowledged (a durable source
+	// delivers it again), and Wait returns a *runtime.DrainTimeoutError
+	// for it. Zero waits without bound.
+	DrainTimeout time.Duration
 }
 
 // Supervisor runs the pipelines of a plan and applies new plans to them.
@@ -58,6 +65,8 @@ type Supervisor struct {
 	busy    int
 	idle    chan struct{}
 	errs    []error
+	// abandoned counts the records left in flight by killed executions.
+	abandoned int64
 
 	wg sync.WaitGroup
 }
@@ -259,14 +268,22 @@ func (s *Supervisor) logReport(rep Report, initial bool, failed map[string]error
 	s.log.Debug("plan applied", "took", rep.Took.Round(time.Microsecond).String())
 }
 
-// drain stops r gracefully and waits until it has ended.
+// drain stops r gracefully, within the drain timeout, and waits until it
+// has ended.
 func (s *Supervisor) drain(r *run) {
 	s.mu.Lock()
 	r.handover = true
 	s.mu.Unlock()
-	r.exec.Stop()
+	r.exec.StopWithin(s.cfg.DrainTimeout)
 	<-r.finished
-	if r.err != nil {
+	var dt *flowruntime.DrainTimeoutError
+	switch {
+	case errors.As(r.err, &dt):
+		// wait logged the records abandoned. A source checkpoint counts
+		// only finished records, so a source that resumes reads them
+		// again: this handover is at-least-once.
+		s.log.Warn("old version killed at its drain timeout: a source that resumes reads the abandoned records again", "pipeline", r.name)
+	case r.err != nil:
 		s.log.Warn("old version had failed", "pipeline", r.name, "error", r.err)
 	}
 }
@@ -363,10 +380,23 @@ func (s *Supervisor) wait(r *run) {
 	} else {
 		log.Info("pipeline finished", args...)
 	}
+	// A killed execution leaves on its edges the records it abandoned.
+	var abandoned int64
+	if errors.Is(err, flowruntime.ErrKilled) {
+		abandoned = st.InFlight
+		var dt *flowruntime.DrainTimeoutError
+		switch {
+		case errors.As(err, &dt):
+			log.Error("drain timed out: pipeline killed, records in flight abandoned (not acknowledged)", "pipeline", r.name, "drain_timeout", dt.Timeout.String(), "abandoned", abandoned)
+		case killed:
+			log.Warn("pipeline killed: records in flight abandoned (not acknowledged)", "pipeline", r.name, "abandoned", abandoned)
+		}
+	}
 	r.err = err
 	s.mu.Lock()
 	delete(s.live, r)
-	if err != nil && !(killed && errors.Is(err, flowruntime.ErrKilled)) {
+	s.abandoned += abandoned
+	if err != nil {
 		s.errs = append(s.errs, err)
 	}
 	s.mu.Unlock()
@@ -417,18 +447,20 @@ func (s *Supervisor) Idle() <-chan struct{} {
 }
 
 // Stop stops every pipeline gracefully (sources stop at a checkpoint, what
-// is in flight drains, sinks close) and refuses later Applies. It does not
-// wait; use Wait.
+// is in flight drains, sinks close) and refuses later Applies. A pipeline
+// whose drain outlasts Config.DrainTimeout is killed. It does not wait; use
+// Wait.
 func (s *Supervisor) Stop() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.stopped = true
 	for r := range s.live {
-		r.exec.Stop()
+		r.exec.StopWithin(s.cfg.DrainTimeout)
 	}
 }
 
-// Kill stops every pipeline at once, abandoning what is in flight.
+// Kill stops every pipeline at once, abandoning what is in flight: Wait then
+// returns runtime.ErrKilled for each pipeline that was still running.
 func (s *Supervisor) Kill() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -440,7 +472,8 @@ func (s *Supervisor) Kill() {
 
 // Wait waits until every pipeline has ended (after they all finish, or
 // after Stop or Kill) and no Apply is under way, and returns the errors of
-// the executions that failed.
+// the executions that failed or were killed (runtime.ErrKilled, or a
+// *runtime.DrainTimeoutError after a drain that outlasted its timeout).
 func (s *Supervisor) Wait() error {
 	<-s.Idle()
 	s.apply.Lock()
@@ -454,6 +487,27 @@ func (s *Supervisor) Err() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return errors.Join(s.errs...)
+}
+
+// InFlight returns the number of records in flight in every running
+// pipeline.
+func (s *Supervisor) InFlight() int64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var n int64
+	for r := range s.live {
+		n += r.exec.Stats().InFlight
+	}
+	return n
+}
+
+// Abandoned returns the number of records that killed executions left in
+// flight so far, not acknowledged: after Kill, after a drain that outlasted
+// Config.DrainTimeout, in a stop or a handover.
+func (s *Supervisor) Abandoned() int64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.abandoned
 }
 
 // Pipelines returns the names of the pipelines in place, sorted.
