@@ -152,11 +152,6 @@ func (r *Registry) Build(st *planner.Stage, env BuildEnv) (*flowruntime.Node, er
 		return nil, fmt.Errorf("stage %q (%s %s): %w", st.Name, st.Block, st.Kind, err)
 	}
 	n.Name = st.Name
-	n.OnError = flowruntime.ErrorPolicy{
-		Mode:       st.OnError.Mode,
-		Attempts:   st.OnError.Attempts,
-		Backoff:    st.OnError.Backoff,
-		MaxBackoff: st.OnError.MaxBackoff,
-	}
+	n.OnError = st.OnError.Policy
 	return n, nil
 }

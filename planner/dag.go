@@ -3,6 +3,7 @@ package planner
 import (
 	"container/heap"
 	"fmt"
+	"github.com/flowrun/flowrun/runtime/onerror"
 	"strings"
 
 	"github.com/flowrun/flowrun/lang/suggest"
@@ -323,11 +324,8 @@ func (p *planner) implicit(s *stageDecl, block string) *Stage {
 		Kind:     block,
 		Implicit: true,
 		Options:  Options{},
-		OnError: ErrorPolicy{
-			Mode: "stop", Attempts: DefaultRetryAttempts,
-			Backoff: DefaultRetryBackoff, MaxBackoff: DefaultRetryMaxBackoff,
-		},
-		Range: s.st.Range,
+		OnError:  ErrorPolicy{Policy: onerror.Default(onerror.Other)},
+		Range:    s.st.Range,
 	}
 	if sc, ok := p.reg.Lookup(block, block); ok {
 		for _, o := range sc.Options {

@@ -4,6 +4,8 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/flowrun/flowrun/runtime/onerror"
+
 	"github.com/flowrun/flowrun/planner"
 )
 
@@ -94,7 +96,7 @@ func checkPipeline(t *testing.T, pl *planner.Pipeline) {
 		if st.Block != "fanout" && normal > 1 {
 			t.Errorf("%s: %s %s has %d outputs", pl.Name, st.Block, st.Name, normal)
 		}
-		if dead > 1 || (dead == 1 && st.OnError.Mode != "dead_letter") {
+		if dead > 1 || (dead == 1 && st.OnError.Mode != onerror.DeadLetter) {
 			t.Errorf("%s: %s has %d dead-letter outputs with on_error %q", pl.Name, st.Name, dead, st.OnError.Mode)
 		}
 		if st.Block == "source" && len(st.Inputs) > 0 {

@@ -2,6 +2,7 @@ package planner
 
 import (
 	"fmt"
+	"github.com/flowrun/flowrun/runtime/onerror"
 	"sort"
 	"strings"
 	"time"
@@ -30,21 +31,11 @@ func isStageBlock(t string) bool {
 // pipelineAttributes are the attributes a pipeline block may set.
 var pipelineAttributes = []string{"edge_capacity", "edge_bytes", "description"}
 
-// Error policy modes.
-var onErrorModes = []string{"stop", "skip", "retry", "dead_letter"}
-
-// Defaults of the retry options every stage takes.
-const (
-	DefaultRetryAttempts   = 5
-	DefaultRetryBackoff    = 100 * time.Millisecond
-	DefaultRetryMaxBackoff = 5 * time.Second
-)
-
 // commonOptions are the options every stage takes, handled by the planner
 // rather than by the kinds' schemas. from (and kind for sources and sinks)
 // are handled apart.
 var commonOptions = []OptionSpec{
-	{Name: "on_error", Type: Enum, Enum: onErrorModes},
+	{Name: "on_error", Type: Enum, Enum: onerror.ModeNames()},
 	{Name: "dead_letter", Type: StageRef},
 	{Name: "retry_attempts", Type: Int},
 	{Name: "retry_backoff", Type: Duration},
@@ -525,17 +516,20 @@ func (p *planner) fromRefs(pd *pipelineDecl, a *ast.Attribute) []ref {
 func (p *planner) setCommon(s *stageDecl, a *ast.Attribute, v any) {
 	switch a.Name {
 	case "on_error":
-		s.st.OnError.Mode = v.(string)
+		s.st.OnError.Mode, _ = onerror.ParseMode(v.(string)) // the schema's Enum checked it
 	case "dead_letter":
 		r := v.(ref)
 		s.deadLetter = &r
 	case "retry_attempts":
 		n := v.(int64)
-		if n < 1 {
-			p.errorf(a.Value.Range(), "Invalid option value", "retry_attempts must be at least 1, not %d.", n)
+		if n < 0 {
+			p.errorf(a.Value.Range(), "Invalid option value", "retry_attempts must be 0 (no limit) or more, not %d.", n)
 			return
 		}
 		s.st.OnError.Attempts = int(n)
+		if n == 0 {
+			s.st.OnError.Attempts = onerror.Unlimited
+		}
 	case "retry_backoff", "retry_max_backoff":
 		d := v.(time.Duration)
 		if d <= 0 {
@@ -568,48 +562,51 @@ func (p *planner) setCommon(s *stageDecl, a *ast.Attribute, v any) {
 // of its input edge.
 func (p *planner) checkPolicy(s *stageDecl) {
 	pol := &s.st.OnError
-	modeSet := pol.Mode != ""
-	if !modeSet {
-		pol.Mode = "stop"
-		if s.isSink() {
-			pol.Mode = "retry"
-		}
+	modeSet := pol.Mode != 0
+	role := onerror.Other
+	if s.isSink() {
+		role = onerror.Sink
 	}
-	if pol.Attempts == 0 {
-		pol.Attempts = DefaultRetryAttempts
+	def := onerror.Default(role)
+	if !modeSet {
+		pol.Mode = def.Mode
+	}
+	if s.attrs["retry_attempts"] == nil {
+		pol.Attempts = def.Attempts
 	}
 	if pol.Backoff == 0 {
-		pol.Backoff = DefaultRetryBackoff
+		pol.Backoff = def.Backoff
 	}
 	if pol.MaxBackoff == 0 {
-		pol.MaxBackoff = max(DefaultRetryMaxBackoff, pol.Backoff)
+		pol.MaxBackoff = max(def.MaxBackoff, pol.Backoff)
 	}
 	if a, b := s.attrs["retry_backoff"], s.attrs["retry_max_backoff"]; a != nil && b != nil && pol.MaxBackoff < pol.Backoff {
 		p.errorf(b.Value.Range(), "Invalid option value",
 			"retry_max_backoff (%s) is shorter than retry_backoff (%s).", pol.MaxBackoff, pol.Backoff)
 	}
-	if modeSet && pol.Mode != "retry" && pol.Mode != "dead_letter" {
+	if modeSet && !pol.Mode.Retries() {
 		for _, name := range []string{"retry_attempts", "retry_backoff", "retry_max_backoff"} {
 			if a := s.attrs[name]; a != nil {
 				p.warnf(a.NameRange(), "Option has no effect",
-					"%s applies when on_error is \"retry\" or \"dead_letter\"; this stage's on_error is %q.", name, pol.Mode)
+					"%s applies when on_error is \"skip\", \"retry\" or \"dead_letter\"; this stage's on_error is %q.", name, pol.Mode)
 			}
 		}
 	}
-	if pol.Mode == "dead_letter" && s.block.Type == "merge" {
+	if pol.Mode == onerror.DeadLetter && s.block.Type == "merge" {
 		p.errorf(s.attrs["on_error"].Value.Range(), "Invalid option value",
 			"A merge stage cannot send records to a dead letter: its on_error is \"stop\", \"skip\" or \"retry\".")
 		s.deadLetter = nil
-		pol.Mode = "stop"
+		pol.Mode = onerror.Stop
 		return
 	}
+	takesDeadLetter := pol.Mode == onerror.DeadLetter || pol.Mode == onerror.Retry
 	switch {
-	case pol.Mode == "dead_letter" && s.deadLetter == nil && s.attrs["dead_letter"] == nil:
+	case pol.Mode == onerror.DeadLetter && s.deadLetter == nil && s.attrs["dead_letter"] == nil:
 		p.errorf(s.attrs["on_error"].Value.Range(), "Missing dead_letter",
 			"on_error = \"dead_letter\" sends failed records to a sink: name it with dead_letter = SINK.")
-	case pol.Mode != "dead_letter" && s.attrs["dead_letter"] != nil:
+	case !takesDeadLetter && s.attrs["dead_letter"] != nil:
 		d := p.errorf(s.attrs["dead_letter"].NameRange(), "Unexpected dead_letter",
-			"dead_letter is used only when on_error = \"dead_letter\"; this stage's on_error is %q.", pol.Mode)
+			"dead_letter is used only when on_error is \"dead_letter\" or \"retry\"; this stage's on_error is %q.", pol.Mode)
 		d.Hint = "Add on_error = \"dead_letter\"."
 	}
 	if s.isSource() {

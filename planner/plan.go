@@ -1,6 +1,7 @@
 package planner
 
 import (
+	"github.com/flowrun/flowrun/runtime/onerror"
 	"time"
 
 	"github.com/flowrun/flowrun/lang/diag"
@@ -78,18 +79,13 @@ type Stage struct {
 	Range   diag.Range
 }
 
-// ErrorPolicy says what a stage does with a record it fails to process.
+// ErrorPolicy says what a stage does with a record it fails to process:
+// the runtime's policy, and where its dead letters go.
 type ErrorPolicy struct {
-	// Mode is one of stop, skip, retry or dead_letter.
-	Mode string
-	// DeadLetter names the sink that receives dead-lettered records.
+	onerror.Policy
+	// DeadLetter names the sink that receives dead-lettered records, or is
+	// empty.
 	DeadLetter string
-	// Attempts bounds the tries when Mode is retry (and before a record is
-	// dead-lettered); Backoff is the first delay, doubled on each try up to
-	// MaxBackoff, with jitter.
-	Attempts   int
-	Backoff    time.Duration
-	MaxBackoff time.Duration
 }
 
 // Edge joins two stages; Capacity is its credit limit in records and Bytes,

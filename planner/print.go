@@ -118,16 +118,12 @@ func (m MemoryBound) String() string {
 	return s
 }
 
-// String renders the policy: the mode, plus the retries for retry and
-// dead_letter.
+// String renders the policy, and its dead letter when it has one.
 func (e ErrorPolicy) String() string {
-	switch e.Mode {
-	case "retry":
-		return fmt.Sprintf("retry (attempts %d, backoff %s..%s)", e.Attempts, e.Backoff, e.MaxBackoff)
-	case "dead_letter":
-		return fmt.Sprintf("dead_letter to %s (attempts %d, backoff %s..%s)", e.DeadLetter, e.Attempts, e.Backoff, e.MaxBackoff)
+	if e.DeadLetter != "" {
+		return fmt.Sprintf("%s, dead letters to %s", e.Policy, e.DeadLetter)
 	}
-	return e.Mode
+	return e.Policy.String()
 }
 
 // Label describes an edge's limits: its capacity, bytes, and whether it is

@@ -2,6 +2,7 @@ package runtime
 
 import (
 	"sync"
+	"time"
 )
 
 // runCaller drives a Caller: up to Concurrency calls run at once, each on
@@ -54,14 +55,13 @@ func (ex *Execution) runCaller(n *node) {
 		defer ex.wg.Done()
 		rec := r.rec
 		res, err := c.Call(ctx, rec)
-		if err != nil && n.policy.Mode == "retry" {
-			for attempt := 1; attempt < n.policy.Attempts && err != nil && !IsPermanent(err) && ctx.Err() == nil; attempt++ {
-				if ex.clock.Sleep(ctx, backoff(n.policy, attempt)) != nil {
-					break
-				}
-				n.retries.Add(1)
+		if err != nil {
+			sleep := func(d time.Duration) bool { return ex.clock.Sleep(ctx, d) == nil }
+			err = n.tries(ctx, sleep, err, func() error {
+				var err error
 				res, err = c.Call(ctx, rec)
-			}
+				return err
+			})
 		}
 		if err == nil {
 			r.rec = res
@@ -88,19 +88,7 @@ func (ex *Execution) runCaller(n *node) {
 			if dlo != nil {
 				dlo.setAcks(r.src.b.acks)
 			}
-			switch {
-			case ctx.Err() != nil:
-				good = false
-			case n.policy.Mode == "skip":
-				n.skipped.Add(1)
-				n.logSkip(r.rec, r.err, 1)
-				good = true
-			case dlo != nil && (n.policy.Mode == "dead_letter" || n.policy.Mode == "retry"):
-				good = n.deadLetter(ctx, dlo, r.rec, r.err)
-			default:
-				ex.fail(n.recordError(r.rec, r.err))
-				good = false
-			}
+			good = n.settle(ctx, dlo, r.rec, r.err)
 		}
 		if r.src.left--; r.src.left == 0 {
 			ex.pool.put(r.src.b)

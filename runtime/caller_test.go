@@ -8,6 +8,7 @@ import (
 	"time"
 
 	flowruntime "github.com/flowrun/flowrun/runtime"
+	"github.com/flowrun/flowrun/runtime/onerror"
 )
 
 // sleeper is a Caller that sleeps a random short time per record and tracks
@@ -124,7 +125,7 @@ func TestCallerRetryThenDeadLetter(t *testing.T) {
 	}
 	sink, dead := &collect{}, &collect{}
 	g := callerGraph(&gen{count: 20, per: 20}, c, sink)
-	g.Nodes[1].OnError = flowruntime.ErrorPolicy{Mode: "retry", Attempts: 4, Backoff: time.Millisecond, MaxBackoff: 2 * time.Millisecond}
+	g.Nodes[1].OnError = onerror.Policy{Mode: onerror.Retry, Attempts: 4, Backoff: time.Millisecond, MaxBackoff: 2 * time.Millisecond}
 	g.Nodes = append(g.Nodes, &flowruntime.Node{Name: "dead", Sink: dead})
 	g.Edges = append(g.Edges, &flowruntime.Edge{From: "call", To: "dead", Capacity: 8, DeadLetter: true})
 	ex := run(t, g, flowruntime.Options{})

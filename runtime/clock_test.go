@@ -7,6 +7,7 @@ import (
 	"time"
 
 	flowruntime "github.com/flowrun/flowrun/runtime"
+	"github.com/flowrun/flowrun/runtime/onerror"
 )
 
 var t0 = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
@@ -133,7 +134,7 @@ func TestSinkRetryBackoff(t *testing.T) {
 		return nil
 	}}
 	g := chain(16, &gen{count: 5, per: 5}, sink)
-	g.Nodes[1].OnError = flowruntime.ErrorPolicy{Mode: "retry", Attempts: 5, Backoff: 100 * time.Millisecond, MaxBackoff: 300 * time.Millisecond}
+	g.Nodes[1].OnError = onerror.Policy{Mode: onerror.Retry, Attempts: 5, Backoff: 100 * time.Millisecond, MaxBackoff: 300 * time.Millisecond}
 	ex := run(t, g, flowruntime.Options{Clock: vc})
 	if err := ex.Wait(); err != nil {
 		t.Fatal(err)

@@ -38,6 +38,13 @@ type edge struct {
 
 	fill, fillBytes atomic.Int64
 	dropped         atomic.Int64
+
+	// unwanted is set once the consumer will take nothing more from the
+	// edge: it drops what still arrives, and the producer stops when none
+	// of its outputs is wanted (see unwant). stop is the switch of the
+	// source whose output this is.
+	unwanted atomic.Bool
+	stop     sourceStop
 }
 
 // tryReserve takes up to want record credits without waiting.

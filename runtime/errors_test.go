@@ -10,11 +10,12 @@ import (
 	"time"
 
 	flowruntime "github.com/flowrun/flowrun/runtime"
+	"github.com/flowrun/flowrun/runtime/onerror"
 	"github.com/hashicorp/go-hclog"
 )
 
 // failing fails records whose i%10 == 3 for their first `times` attempts
-// (always when times < 0).
+// with a transient error (always, with a permanent one, when times < 0).
 func failing(times int) flowruntime.Processor {
 	var mu sync.Mutex
 	tries := map[int64]int{}
@@ -25,7 +26,10 @@ func failing(times int) flowruntime.Processor {
 			tries[i]++
 			n := tries[i]
 			mu.Unlock()
-			if times < 0 || n <= times {
+			if times < 0 {
+				return onerror.Permanent(errBoom)
+			}
+			if n <= times {
 				return errBoom
 			}
 		}
@@ -40,11 +44,11 @@ func withDeadLetter(g *flowruntime.Graph, from string, dead flowruntime.Sink) {
 }
 
 func TestProcessorErrorPolicies(t *testing.T) {
-	fast := flowruntime.ErrorPolicy{Attempts: 3, Backoff: time.Microsecond, MaxBackoff: time.Microsecond}
-	policy := func(mode string) flowruntime.ErrorPolicy { p := fast; p.Mode = mode; return p }
+	fast := onerror.Policy{Attempts: 3, Backoff: time.Microsecond, MaxBackoff: time.Microsecond}
+	policy := func(mode string) onerror.Policy { p := fast; p.Mode, _ = onerror.ParseMode(mode); return p }
 	for _, tc := range []struct {
 		name        string
-		policy      flowruntime.ErrorPolicy
+		policy      onerror.Policy
 		failTimes   int
 		deadLetter  bool
 		wantErr     string
@@ -56,14 +60,14 @@ func TestProcessorErrorPolicies(t *testing.T) {
 	}{
 		{name: "stop", policy: policy("stop"), failTimes: -1,
 			wantErr: `pipeline "p", stage "a", record gen:3: boom`},
-		{name: "default is stop", policy: flowruntime.ErrorPolicy{}, failTimes: -1,
+		{name: "default is stop", policy: onerror.Policy{}, failTimes: -1,
 			wantErr: `pipeline "p", stage "a", record gen:3: boom`},
 		{name: "skip", policy: policy("skip"), failTimes: -1,
 			wantSink: 90, wantSkipped: 10, wantLogs: 10},
 		{name: "retry succeeds", policy: policy("retry"), failTimes: 2,
-			wantSink: 100, wantRetries: 20},
+			wantSink: 100, wantRetries: 20, wantLogs: 20},
 		{name: "retry then dead letter", policy: policy("retry"), failTimes: -1, deadLetter: true,
-			wantSink: 90, wantDead: 10, wantRetries: 20, wantLogs: 10},
+			wantSink: 90, wantDead: 10, wantLogs: 10},
 		{name: "retry then stop", policy: policy("retry"), failTimes: -1,
 			wantErr: `pipeline "p", stage "a", record gen:3: boom`},
 		{name: "dead letter", policy: policy("dead_letter"), failTimes: -1, deadLetter: true,
@@ -128,78 +132,20 @@ func TestProcessorErrorPolicies(t *testing.T) {
 				t.Fatal(err)
 			}
 			msg := "record skipped"
+			if tc.wantRetries > 0 {
+				msg = "retrying"
+			}
 			if tc.wantDead > 0 {
 				msg = "record dead-lettered"
 			}
-			want := map[string]any{"@level": "warn", "@message": msg, "pipeline": "p", "stage": "a", "error": "boom", "source": "gen", "position": float64(3)}
+			want := map[string]any{"@level": "warn", "@message": msg, "pipeline": "p", "stage": "a", "error": "boom"}
+			if tc.wantRetries == 0 {
+				want["source"], want["position"] = "gen", float64(3)
+			}
 			for k, v := range want {
 				if entry[k] != v {
 					t.Errorf("log field %s = %v, want %v (%s)", k, entry[k], v, lines[0])
 				}
-			}
-		})
-	}
-}
-
-// flaky is a sink whose Write fails while fail says so.
-func TestSinkErrorPolicies(t *testing.T) {
-	fast := flowruntime.ErrorPolicy{Attempts: 3, Backoff: time.Microsecond, MaxBackoff: time.Microsecond}
-	policy := func(mode string) flowruntime.ErrorPolicy { p := fast; p.Mode = mode; return p }
-	// Batches holding record 3 fail.
-	bad := func(_ int, recs []flowruntime.Record) error {
-		for _, r := range recs {
-			if field(r) == 3 {
-				return errBoom
-			}
-		}
-		return nil
-	}
-	for _, tc := range []struct {
-		name       string
-		policy     flowruntime.ErrorPolicy
-		deadLetter bool
-		wantErr    bool
-		wantDead   int
-		wantSkip   int64
-	}{
-		{name: "stop", policy: policy("stop"), wantErr: true},
-		{name: "retry then stop", policy: policy("retry"), wantErr: true},
-		{name: "default retries then stops", policy: flowruntime.ErrorPolicy{Backoff: time.Microsecond}, wantErr: true},
-		{name: "skip", policy: policy("skip"), wantSkip: 10},
-		{name: "retry then dead letter", policy: policy("retry"), deadLetter: true, wantDead: 10},
-		{name: "dead letter", policy: policy("dead_letter"), deadLetter: true, wantDead: 10},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			src := &gen{count: 100, per: 10}
-			sink, dead := &collect{fail: bad}, &collect{}
-			g := chain(10, src, sink)
-			g.Nodes[1].OnError = tc.policy
-			if tc.deadLetter {
-				withDeadLetter(g, "sink", dead)
-			}
-			ex := run(t, g, flowruntime.Options{BatchSize: 10})
-			err := ex.Wait()
-			if tc.wantErr {
-				if err == nil || !strings.Contains(err.Error(), `stage "sink", record gen:0: boom`) {
-					t.Fatalf("Wait = %v", err)
-				}
-				return
-			}
-			if err != nil {
-				t.Fatal(err)
-			}
-			if n := sink.len(); n != 90 {
-				t.Errorf("sink wrote %d, want 90", n)
-			}
-			if n := dead.len(); n != tc.wantDead {
-				t.Errorf("dead letters %d, want %d", n, tc.wantDead)
-			}
-			st, _ := ex.Stats().Node("sink")
-			if st.Skipped != tc.wantSkip || st.DeadLettered != int64(tc.wantDead) {
-				t.Errorf("counters %+v", st)
-			}
-			if src.acked.Load() != 100 {
-				t.Errorf("acked %d of 100", src.acked.Load())
 			}
 		})
 	}

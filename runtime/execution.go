@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/flowrun/flowrun/runtime/onerror"
 	"sync"
 	"sync/atomic"
 
@@ -76,11 +77,11 @@ type node struct {
 	in     []*edge
 	out    []*edge
 	dl     *edge
-	policy ErrorPolicy
+	policy onerror.Policy
 	log    hclog.Logger
 	task   *task
 
-	received, emitted, skipped, deadLettered, dropped, retries atomic.Int64
+	received, emitted, errors, skipped, deadLettered, dropped, retries atomic.Int64
 }
 
 // Start validates g and starts running it. It returns an error, and starts
@@ -185,6 +186,18 @@ func (e *Execution) fail(err error) {
 	e.runCancel()
 }
 
+// failAfterDrain records err as the execution's error, unless one is
+// already there, and stops the sources gracefully: what they emitted before
+// drains through every stage and is written, and Wait then returns err.
+func (e *Execution) failAfterDrain(err error) {
+	e.mu.Lock()
+	if e.err == nil {
+		e.err = err
+	}
+	e.mu.Unlock()
+	e.srcCancel()
+}
+
 func (e *Execution) failing() bool { return e.runCtx.Err() != nil }
 
 func (e *Execution) addInFlight(n, bytes int64) {
@@ -217,6 +230,7 @@ func (e *Execution) Stats() Stats {
 			Name:         n.spec.Name,
 			In:           n.received.Load(),
 			Out:          n.emitted.Load(),
+			Errors:       n.errors.Load(),
 			Skipped:      n.skipped.Load(),
 			DeadLettered: n.deadLettered.Load(),
 			Dropped:      n.dropped.Load(),
@@ -263,7 +277,7 @@ func (ex *Execution) build(g *Graph, order []int) {
 	byName := make(map[string]*node, len(g.Nodes))
 	ex.nodes = make([]*node, len(g.Nodes))
 	for i, spec := range g.Nodes {
-		n := &node{spec: spec, ex: ex, policy: withDefaults(spec), log: ex.log.Named(spec.Name)}
+		n := &node{spec: spec, ex: ex, policy: spec.OnError.Resolve(role(spec)), log: ex.log.Named(spec.Name)}
 		ex.nodes[i] = n
 		byName[spec.Name] = n
 	}
@@ -299,27 +313,4 @@ func (ex *Execution) build(g *Graph, order []int) {
 		sorted[i] = ex.nodes[j]
 	}
 	ex.topo = sorted
-}
-
-func withDefaults(n *Node) ErrorPolicy {
-	p := n.OnError
-	if p.Mode == "" {
-		p.Mode = "stop"
-		if n.Sink != nil {
-			p.Mode = "retry"
-		}
-	}
-	if p.Attempts <= 0 {
-		p.Attempts = DefaultRetryAttempts
-	}
-	if p.Backoff <= 0 {
-		p.Backoff = DefaultRetryBackoff
-	}
-	if p.MaxBackoff <= 0 {
-		p.MaxBackoff = DefaultRetryMaxBackoff
-	}
-	if p.MaxBackoff < p.Backoff {
-		p.MaxBackoff = p.Backoff
-	}
-	return p
 }

@@ -51,31 +51,30 @@ func (ex *Execution) runFanout(n *node) {
 			return
 		}
 		cnt, bytes := len(b.recs), b.bytes
+		if in.unwanted.Load() {
+			// No branch wants anything more: acknowledge and drop.
+			in.release(cnt, bytes)
+			ex.pool.put(b)
+			continue
+		}
 		n.received.Add(int64(cnt))
 		var sent int
 		switch f.Mode {
-		case "round_robin", "hash":
+		case RoundRobin, Hash:
 			if dlo != nil {
 				dlo.setAcks(b.acks)
 			}
 			for _, r := range b.recs {
 				i := rr % len(n.out)
-				if f.Mode == "hash" {
+				if f.Mode == Hash {
 					var err error
 					i, err = routeOf(f.Router, r, len(n.out))
 					if err != nil {
-						again := func() error {
-							var err error
-							i, err = routeOf(f.Router, r, len(n.out))
-							return err
-						}
-						if !n.onError(ctx, t, dlo, r, err, again) {
+						if !n.settle(ctx, dlo, r, err) {
 							ok = false
 							return
 						}
-						if err := again(); err != nil {
-							continue // skipped or dead-lettered
-						}
+						continue // skipped or dead-lettered
 					}
 				} else {
 					rr++

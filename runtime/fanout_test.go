@@ -8,11 +8,12 @@ import (
 	"time"
 
 	flowruntime "github.com/flowrun/flowrun/runtime"
+	"github.com/flowrun/flowrun/runtime/onerror"
 )
 
 // fanGraph is src -> fan -> one sink per branch; whenFull and capacity
 // apply to each branch's edge.
-func fanGraph(src flowruntime.Source, mode string, router flowruntime.Router, branches []flowruntime.Sink, capacity []int, whenFull []string) *flowruntime.Graph {
+func fanGraph(src flowruntime.Source, mode flowruntime.FanoutMode, router flowruntime.Router, branches []flowruntime.Sink, capacity []int, whenFull []string) *flowruntime.Graph {
 	g := &flowruntime.Graph{Pipeline: "p"}
 	g.Nodes = append(g.Nodes,
 		&flowruntime.Node{Name: "src", Source: src},
@@ -56,7 +57,7 @@ func TestAckAfterEverySink(t *testing.T) {
 			}
 		}
 	}
-	ex := run(t, fanGraph(src, "broadcast", nil, []flowruntime.Sink{fast, slow}, []int{32, 32}, []string{"", ""}), flowruntime.Options{BatchSize: 16})
+	ex := run(t, fanGraph(src, flowruntime.Broadcast, nil, []flowruntime.Sink{fast, slow}, []int{32, 32}, []string{"", ""}), flowruntime.Options{BatchSize: 16})
 	if err := ex.Wait(); err != nil {
 		t.Fatal(err)
 	}
@@ -92,7 +93,7 @@ func TestLossyBranch(t *testing.T) {
 			release := make(chan struct{})
 			dash := &gateSink{release: release}
 			src := &gen{count: 5000, per: 50}
-			g := fanGraph(src, "broadcast", nil, []flowruntime.Sink{durable, dash}, []int{64, 40}, []string{"", mode})
+			g := fanGraph(src, flowruntime.Broadcast, nil, []flowruntime.Sink{durable, dash}, []int{64, 40}, []string{"", mode})
 			g.Edges[2].Bytes = tc.bytes
 			ex := run(t, g, flowruntime.Options{BatchSize: 16})
 			waitFor(t, "the durable sink to get everything", func() bool { return durable.len() == 5000 })
@@ -161,11 +162,11 @@ func (modRouter) Route(r flowruntime.Record, n int) (int, error) {
 }
 
 func TestRoundRobinAndHash(t *testing.T) {
-	for _, mode := range []string{"round_robin", "hash"} {
-		t.Run(mode, func(t *testing.T) {
+	for _, mode := range []flowruntime.FanoutMode{flowruntime.RoundRobin, flowruntime.Hash} {
+		t.Run(fmt.Sprint(mode), func(t *testing.T) {
 			sinks := []*collect{{}, {}, {}}
 			g := fanGraph(&gen{count: 300, per: 7}, mode, modRouter{}, []flowruntime.Sink{sinks[0], sinks[1], sinks[2]}, []int{16, 16, 16}, []string{"", "", ""})
-			g.Nodes[1].OnError = flowruntime.ErrorPolicy{Mode: "skip"}
+			g.Nodes[1].OnError = onerror.Policy{Mode: onerror.Skip}
 			ex := run(t, g, flowruntime.Options{})
 			if err := ex.Wait(); err != nil {
 				t.Fatal(err)
@@ -175,7 +176,7 @@ func TestRoundRobinAndHash(t *testing.T) {
 				got := s.records()
 				total += len(got)
 				for _, r := range got {
-					if mode == "hash" && field(r)%3 != int64(k) {
+					if mode == flowruntime.Hash && field(r)%3 != int64(k) {
 						t.Fatalf("hash: record %d at output %d", field(r), k)
 					}
 				}
@@ -184,7 +185,7 @@ func TestRoundRobinAndHash(t *testing.T) {
 				}
 			}
 			want := 300
-			if mode == "hash" {
+			if mode == flowruntime.Hash {
 				want = 299
 				fan, _ := ex.Stats().Node("fan")
 				if fan.Skipped != 1 {

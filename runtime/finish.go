@@ -2,11 +2,12 @@ package runtime
 
 // Finisher is implemented by processors that can end their stream before
 // their input ends (take). Once Finished reports true the runtime ends the
-// processor's output, so the stages after it flush and finish, and
-// acknowledges without processing whatever still arrives. When every sink of
-// an execution has finished, the execution stops its sources gracefully, so
-// a pipeline whose sinks can receive nothing more ends even if its sources
-// could go on for ever.
+// processor's output, so the stages after it flush and finish, marks its
+// input as no longer wanted, so that what only feeds it stops (see unwant),
+// and acknowledges without processing whatever still arrives. When every
+// sink of an execution has finished, the execution stops its sources
+// gracefully, so a pipeline whose sinks can receive nothing more ends even
+// if its sources could go on for ever.
 type Finisher interface {
 	// Finished reports whether the processor will emit nothing more.
 	Finished() bool
@@ -29,14 +30,16 @@ func (pl *procLoop) finished() bool {
 	return false
 }
 
-// end closes the chain's outputs once a stage has finished; from then on
-// the chain only acknowledges what arrives.
+// end closes the chain's outputs once a stage has finished or nothing
+// downstream wants its output, and marks its input as no longer wanted; from
+// then on the chain only acknowledges what arrives.
 func (pl *procLoop) end() {
 	pl.unhold(true)
 	for _, o := range pl.ports {
 		o.finish(pl.ctx)
 	}
 	pl.ended = true
+	pl.in.unwant()
 }
 
 // discard acknowledges b without processing it.

@@ -61,7 +61,7 @@ func TestFinishedBranchDoesNotEndTheOthers(t *testing.T) {
 		Pipeline: "p",
 		Nodes: []*flowruntime.Node{
 			{Name: "src", Source: src},
-			{Name: "copy", Fanout: &flowruntime.Fanout{Mode: "broadcast"}},
+			{Name: "copy", Fanout: &flowruntime.Fanout{Mode: flowruntime.Broadcast}},
 			{Name: "take", Processor: &first{left: 3}},
 			{Name: "some", Sink: some},
 			{Name: "all", Sink: all},

@@ -1,6 +1,6 @@
 package runtime
 
-import "time"
+import "github.com/flowrun/flowrun/runtime/onerror"
 
 // Graph is a pipeline ready to run: its nodes and the bounded edges between
 // them. The operators package builds it from a plan; the runtime never sees
@@ -21,26 +21,31 @@ type Node struct {
 	Sink      Sink
 	Fanout    *Fanout
 	Merge     bool
-	OnError   ErrorPolicy
+	// OnError is the node's error policy; what it leaves unset takes the
+	// default of the node's role (onerror.Policy.Resolve).
+	OnError onerror.Policy
 }
 
 // Fanout describes a node that sends each record to one or all of its
 // outputs.
 type Fanout struct {
-	// Mode is broadcast, round_robin or hash.
-	Mode string
+	Mode FanoutMode
 	// Router picks the output in hash mode.
 	Router Router
 }
 
-// ErrorPolicy says what a node does with a record it fails to process.
-type ErrorPolicy struct {
-	// Mode is stop, skip, retry or dead_letter.
-	Mode       string
-	Attempts   int
-	Backoff    time.Duration
-	MaxBackoff time.Duration
-}
+// FanoutMode is how a fanout chooses the outputs of a record.
+type FanoutMode uint8
+
+// The fanout modes.
+const (
+	// Broadcast sends every record to every output.
+	Broadcast FanoutMode = iota
+	// RoundRobin sends each record to the next output in turn.
+	RoundRobin
+	// Hash sends each record to the output its Router picks.
+	Hash
+)
 
 // Edge joins two nodes by name. Capacity is its credit limit in records;
 // Bytes, when not zero, also limits the bytes in flight. WhenFull is "" for a

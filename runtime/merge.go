@@ -29,6 +29,12 @@ func (ex *Execution) runMerge(n *node) {
 			}
 			got = true
 			next = i + 1
+			if n.in[i].unwanted.Load() {
+				// The output is not wanted: acknowledge and drop.
+				n.in[i].release(len(b.recs), b.bytes)
+				ex.pool.put(b)
+				continue
+			}
 			cnt, bytes := len(b.recs), b.bytes
 			// A turn is worth up to a batch of records, however the input
 			// happens to be cut into batches.

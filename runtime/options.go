@@ -1,8 +1,6 @@
 package runtime
 
 import (
-	"time"
-
 	"github.com/hashicorp/go-hclog"
 )
 
@@ -12,13 +10,6 @@ const DefaultBatchSize = 256
 
 // DefaultCapacity is the capacity of an edge whose Capacity is zero.
 const DefaultCapacity = 1024
-
-// Default error policy values, applied where ErrorPolicy leaves them zero.
-const (
-	DefaultRetryAttempts   = 5
-	DefaultRetryBackoff    = 100 * time.Millisecond
-	DefaultRetryMaxBackoff = 5 * time.Second
-)
 
 // Options tunes an execution. The zero value is ready to use.
 type Options struct {

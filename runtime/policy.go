@@ -2,30 +2,70 @@ package runtime
 
 import (
 	"context"
-	"math/rand/v2"
+	"errors"
 	"time"
+
+	"github.com/flowrun/flowrun/runtime/onerror"
 )
 
-// backoff returns the wait before retry number attempt (1 for the first
-// retry) under p (see [Backoff]).
-func backoff(p ErrorPolicy, attempt int) time.Duration {
-	return Backoff(p.Backoff, p.MaxBackoff, attempt)
+// Every failure of a stage, whatever failed (a processor on a record, a
+// sink's write, a buffered call, a router, a source's undecodable input),
+// goes through the two functions of this file: tries retries a transient
+// error as the policy allows, and settle gives up on one record the way the
+// policy says.
+
+// role returns the node's role for its default policy.
+func role(n *Node) onerror.Role {
+	if n.Sink != nil {
+		return onerror.Sink
+	}
+	return onerror.Other
 }
 
-// Backoff returns the wait before try number attempt (1 for the first):
-// initial doubled per try, capped at limit, with "equal jitter": a
-// uniformly random duration in [d/2, d].
-func Backoff(initial, limit time.Duration, attempt int) time.Duration {
-	d := initial
-	for i := 1; i < attempt && d < limit; i++ {
-		d *= 2
+// tries retries again, whose first try failed with err, until it succeeds,
+// the policy gives up on its error, or ctx ends, waiting the policy's delay
+// with sleep between tries (sleep reports false when ctx ended). It returns
+// the last error, nil on success. A *onerror.Failures error is not retried
+// here: its records are settled one by one.
+func (n *node) tries(ctx context.Context, sleep func(time.Duration) bool, err error, again func() error) error {
+	for tried := 1; err != nil && ctx.Err() == nil && n.policy.MayRetry(err, tried) && !isFailures(err); tried++ {
+		d := n.policy.Delay(err, tried)
+		n.log.Warn("retrying", "pipeline", n.ex.pipeline, "stage", n.spec.Name,
+			"error", err.Error(), "try", tried+1, "backoff", d)
+		if !sleep(d) {
+			return err
+		}
+		n.retries.Add(1)
+		err = again()
 	}
-	d = min(d, limit)
-	if d <= 1 {
-		return d
+	return err
+}
+
+func isFailures(err error) bool {
+	var f *onerror.Failures
+	return errors.As(err, &f)
+}
+
+// settle gives up on rec, which failed with err after the tries its policy
+// allows: skip counts and logs it, dead_letter (and retry, when the stage
+// has a dead letter) sends it there, and stop and retry fail the run. It
+// reports whether the node may go on.
+func (n *node) settle(ctx context.Context, dlo *outport, rec Record, err error) bool {
+	n.errors.Add(1)
+	switch {
+	case ctx.Err() != nil:
+		return false
+	case n.policy.Mode == onerror.Skip:
+		n.skipped.Add(1)
+		n.log.Warn("record skipped", "pipeline", n.ex.pipeline, "stage", n.spec.Name, "error", err.Error(),
+			"source", rec.Meta.Source, "position", rec.Meta.Position)
+		return true
+	case dlo != nil && (n.policy.Mode == onerror.DeadLetter || n.policy.Mode == onerror.Retry):
+		return n.deadLetter(ctx, dlo, rec, err)
+	default:
+		n.ex.fail(n.recordError(rec, err))
+		return false
 	}
-	half := d / 2
-	return half + rand.N(d-half+1)
 }
 
 func (n *node) recordError(rec Record, err error) *StageError {
@@ -36,58 +76,24 @@ func (n *node) recordError(rec Record, err error) *StageError {
 	}
 }
 
-func (n *node) logSkip(rec Record, err error, count int) {
-	n.log.Warn("record skipped",
-		"pipeline", n.ex.pipeline, "stage", n.spec.Name, "error", err.Error(),
-		"source", rec.Meta.Source, "position", rec.Meta.Position, "records", count)
-}
-
 // deadLetter sends rec on the node's dead-letter edge with the fields
-// error and stage added.
+// error, stage and, when known, where it came from (source, file,
+// position) added.
 func (n *node) deadLetter(ctx context.Context, dlo *outport, rec Record, err error) bool {
 	if rec.Fields == nil {
-		rec.Fields = make(map[string]any, 2)
+		rec.Fields = make(map[string]any, 5)
 	}
 	rec.Fields["error"] = err.Error()
 	rec.Fields["stage"] = n.spec.Name
+	if m := rec.Meta; m.Source != "" && m.Source != n.spec.Name {
+		origin := map[string]any{"source": m.Source, "position": m.Position}
+		if m.File != "" {
+			origin["file"] = m.File
+		}
+		rec.Fields["origin"] = origin
+	}
 	n.deadLettered.Add(1)
 	n.log.Warn("record dead-lettered", "pipeline", n.ex.pipeline, "stage", n.spec.Name,
 		"error", err.Error(), "source", rec.Meta.Source, "position", rec.Meta.Position)
 	return dlo.emit(ctx, rec)
-}
-
-// onError applies the node's policy to rec, which failed with err; again
-// re-runs the work for a retry. It reports whether the node may go on (false
-// when the execution failed or ended).
-func (n *node) onError(ctx context.Context, t *task, dlo *outport, rec Record, err error, again func() error) bool {
-	p := n.policy
-	switch p.Mode {
-	case "skip":
-		n.skipped.Add(1)
-		n.logSkip(rec, err, 1)
-		return true
-	case "dead_letter":
-		return n.deadLetter(ctx, dlo, rec, err)
-	case "retry":
-		for attempt := 1; attempt < p.Attempts && !IsPermanent(err); attempt++ {
-			d := backoff(p, attempt)
-			n.log.Debug("retrying record", "pipeline", n.ex.pipeline, "stage", n.spec.Name,
-				"error", err.Error(), "attempt", attempt, "backoff", d)
-			if !t.sleep(ctx, n.ex.clock, d) {
-				return false
-			}
-			n.retries.Add(1)
-			if err = again(); err == nil {
-				return true
-			}
-		}
-		if dlo != nil {
-			return n.deadLetter(ctx, dlo, rec, err)
-		}
-		n.ex.fail(n.recordError(rec, err))
-		return false
-	default:
-		n.ex.fail(n.recordError(rec, err))
-		return false
-	}
 }

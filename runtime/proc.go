@@ -104,9 +104,12 @@ func (pl *procLoop) init() {
 	}
 }
 
-// failed applies s's error policy to r.
+// failed applies s's error policy to r: a transient error is retried, then
+// the record is settled.
 func (pl *procLoop) failed(s *stage, r Record, err error) {
-	if !s.n.onError(pl.ctx, pl.t, s.dlo, r, err, func() error { return s.p.Process(r, s.emit) }) {
+	sleep := func(d time.Duration) bool { return pl.t.sleep(pl.ctx, pl.ex.clock, d) }
+	err = s.n.tries(pl.ctx, sleep, err, func() error { return s.p.Process(r, s.emit) })
+	if err != nil && !s.n.settle(pl.ctx, s.dlo, r, err) {
 		pl.dead = true
 	}
 }
@@ -238,8 +241,14 @@ func (pl *procLoop) run() {
 			o.e.close()
 		}
 	}()
+	if pl.finished() {
+		pl.end() // a take of 0 wants nothing at all
+	}
 	for !pl.dead {
-		if s.tm != nil && !pl.timed() {
+		if !pl.ended && pl.in.unwanted.Load() {
+			pl.end() // nothing downstream wants the chain's output
+		}
+		if s.tm != nil && !pl.ended && !pl.timed() {
 			return
 		}
 		b, eos := pl.in.pop()
@@ -274,7 +283,7 @@ func (pl *procLoop) run() {
 		}
 		var timer <-chan time.Time
 		stop := func() {}
-		if s.tm != nil {
+		if s.tm != nil && !pl.ended {
 			if dl, ok := s.tm.Deadline(); ok {
 				timer, stop = pl.t.timer(ex.clock, dl.Sub(ex.clock.Now()))
 			}

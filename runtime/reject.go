@@ -2,14 +2,17 @@ package runtime
 
 import (
 	"context"
+
+	"github.com/flowrun/flowrun/runtime/onerror"
 )
 
 // Rejecter is implemented by the Emitter the runtime gives a source. A
 // source hands it input it cannot turn into a record (a malformed line), and
 // the source's on_error policy applies: skip counts and logs it,
-// dead_letter sends it to the dead-letter sink with the error, stop (and
-// retry, since reading the same bytes again cannot mend them) fails the
-// source with err.
+// dead_letter sends it to the dead-letter sink with the error, and stop (and
+// retry, since reading the same bytes again cannot mend them) returns an
+// error wrapping err, which the source returns from Run: the run then fails
+// once every record the source emitted before is written.
 type Rejecter interface {
 	Reject(ctx context.Context, rec Record, err error) error
 }
@@ -23,17 +26,25 @@ func Reject(ctx context.Context, out Emitter, rec Record, err error) error {
 	return err
 }
 
+// rejected is a source's undecodable input under a policy that stops the
+// run: the source returns it from Run, and the run fails only once what the
+// source emitted before it is written.
+type rejected struct {
+	rec Record
+	err error
+}
+
+func (r *rejected) Error() string { return r.err.Error() }
+func (r *rejected) Unwrap() error { return r.err }
+
 // Reject implements Rejecter.
 func (em *emitter) Reject(ctx context.Context, rec Record, err error) error {
 	n := em.n
 	switch n.policy.Mode {
-	case "skip":
-		n.skipped.Add(1)
-		n.logSkip(rec, err, 1)
-		return nil
-	case "dead_letter":
+	case onerror.Skip:
+	case onerror.DeadLetter:
 		if em.dlo == nil {
-			return err
+			return &rejected{rec, err}
 		}
 		select {
 		case em.sem <- struct{}{}:
@@ -41,15 +52,16 @@ func (em *emitter) Reject(ctx context.Context, rec Record, err error) error {
 			return ctx.Err()
 		}
 		defer func() { <-em.sem }()
-		if !n.deadLetter(em.ex.opCtx, em.dlo, rec, err) {
-			return context.Canceled
-		}
-		// Flush at once: a source may wait a long time for more input.
-		if !em.dlo.flush(em.ex.opCtx) {
-			return context.Canceled
-		}
-		return nil
 	default:
-		return err
+		n.errors.Add(1)
+		return &rejected{rec, err}
 	}
+	if !n.settle(em.ex.opCtx, em.dlo, rec, err) {
+		return context.Canceled
+	}
+	// Flush at once: a source may wait a long time for more input.
+	if em.dlo != nil && !em.dlo.flush(em.ex.opCtx) {
+		return context.Canceled
+	}
+	return nil
 }

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	flowruntime "github.com/flowrun/flowrun/runtime"
+	"github.com/flowrun/flowrun/runtime/onerror"
 	"go.uber.org/goleak"
 )
 
@@ -34,9 +35,9 @@ func TestDiamond(t *testing.T) {
 	g := &flowruntime.Graph{Pipeline: "diamond",
 		Nodes: []*flowruntime.Node{
 			{Name: "src", Source: src},
-			{Name: "fan", Fanout: &flowruntime.Fanout{Mode: "broadcast"}},
+			{Name: "fan", Fanout: &flowruntime.Fanout{Mode: flowruntime.Broadcast}},
 			{Name: "evens", Processor: keep(false)},
-			{Name: "odds", Processor: keep(true), OnError: flowruntime.ErrorPolicy{Mode: "dead_letter"}},
+			{Name: "odds", Processor: keep(true), OnError: onerror.Policy{Mode: onerror.DeadLetter}},
 			{Name: "m", Merge: true},
 			{Name: "out", Sink: out},
 			{Name: "dead", Sink: dead},

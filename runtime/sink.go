@@ -2,6 +2,10 @@ package runtime
 
 import (
 	"context"
+	"errors"
+	"time"
+
+	"github.com/flowrun/flowrun/runtime/onerror"
 )
 
 func (ex *Execution) runSink(n *node) {
@@ -83,9 +87,20 @@ func (ex *Execution) next(ctx context.Context, t *task, in *edge, dlo *outport) 
 	}
 }
 
-// write writes recs with the sink's error policy applied to the batch.
+// write writes recs and isolates the records that fail. A transient error
+// is retried as the policy allows. A permanent error of a batch of several
+// records splits it in halves, written one after the other, until the
+// records that cause it are found, so the good records of the batch are
+// still written, once, and in order. A *onerror.Failures names the records
+// that failed while the rest were written. Every record given up on then
+// follows the policy (settle). It reports whether the sink may go on.
 func (ex *Execution) write(ctx context.Context, n *node, t *task, dlo *outport, recs []Record) bool {
-	err := n.spec.Sink.Write(ctx, recs)
+	sleep := func(d time.Duration) bool { return t.sleep(ctx, ex.clock, d) }
+	write := func() error { return n.spec.Sink.Write(ctx, recs) }
+	err := write()
+	if err != nil {
+		err = n.tries(ctx, sleep, err, write)
+	}
 	if err == nil {
 		n.emitted.Add(int64(len(recs)))
 		return true
@@ -93,43 +108,24 @@ func (ex *Execution) write(ctx context.Context, n *node, t *task, dlo *outport, 
 	if ctx.Err() != nil {
 		return false
 	}
-	p := n.policy
-	switch p.Mode {
-	case "skip":
-		n.skipped.Add(int64(len(recs)))
-		n.logSkip(recs[0], err, len(recs))
-		return true
-	case "retry":
-		for attempt := 1; attempt < p.Attempts && !IsPermanent(err); attempt++ {
-			d := backoff(p, attempt)
-			n.log.Debug("retrying batch", "pipeline", ex.pipeline, "stage", n.spec.Name,
-				"error", err.Error(), "attempt", attempt, "backoff", d, "records", len(recs))
-			if !t.sleep(ctx, ex.clock, d) {
-				return false
-			}
-			n.retries.Add(1)
-			if err = n.spec.Sink.Write(ctx, recs); err == nil {
-				n.emitted.Add(int64(len(recs)))
-				return true
-			}
-			if ctx.Err() != nil {
+	var f *onerror.Failures
+	if errors.As(err, &f) {
+		n.emitted.Add(int64(len(recs) - len(f.Errs)))
+		for i, rec := range recs {
+			if e, failed := f.Errs[i]; failed && !n.settle(ctx, dlo, rec, e) {
 				return false
 			}
 		}
-		if dlo == nil {
-			ex.fail(n.recordError(recs[0], err))
+		return true
+	}
+	if onerror.IsPermanent(err) && len(recs) > 1 {
+		half := len(recs) / 2
+		return ex.write(ctx, n, t, dlo, recs[:half]) && ex.write(ctx, n, t, dlo, recs[half:])
+	}
+	for _, rec := range recs {
+		if !n.settle(ctx, dlo, rec, err) {
 			return false
 		}
-		fallthrough
-	case "dead_letter":
-		for _, r := range recs {
-			if !n.deadLetter(ctx, dlo, r, err) {
-				return false
-			}
-		}
-		return true
-	default:
-		ex.fail(n.recordError(recs[0], err))
-		return false
 	}
+	return true
 }

@@ -9,9 +9,12 @@ import (
 // source's edge as one acknowledgement unit, in batches of at most the
 // batch size, each against credit. Concurrent Emit calls are serialized.
 type emitter struct {
-	ex    *Execution
-	n     *node
-	e     *edge
+	ex *Execution
+	n  *node
+	e  *edge
+	// ctx is the source's own context: the sources' context, also
+	// cancelled when nothing downstream wants the source's records.
+	ctx   context.Context
 	sem   chan struct{}
 	sizes []int64
 	// dlo takes rejected input when the source dead-letters it.
@@ -27,12 +30,16 @@ func (em *emitter) Emit(ctx context.Context, recs []Record, done func()) error {
 		}
 		return nil
 	}
+	// A stopped source sends nothing more, even when credit is free.
+	if err := em.ctx.Err(); err != nil {
+		return err
+	}
 	select {
 	case em.sem <- struct{}{}:
 	case <-ctx.Done():
 		return ctx.Err()
-	case <-ex.srcCtx.Done():
-		return ex.srcCtx.Err()
+	case <-em.ctx.Done():
+		return em.ctx.Err()
 	}
 	defer func() { <-em.sem }()
 	t := em.n.task
@@ -52,7 +59,7 @@ func (em *emitter) Emit(ctx context.Context, recs []Record, done func()) error {
 	// (what is sent drains, so credit comes back): the unit is then either
 	// wholly sent or not at all, and the source's checkpoint stays exact.
 	// Only Kill or a failure (runCtx) interrupts a unit under way.
-	waitCtx := ex.srcCtx
+	waitCtx := em.ctx
 	for i := 0; i < len(recs); {
 		want := min(len(recs)-i, ex.batchSize)
 		n := em.e.tryReserve(want)
@@ -65,7 +72,7 @@ func (em *emitter) Emit(ctx context.Context, recs []Record, done func()) error {
 			if err := waitCtx.Err(); err != nil {
 				return err
 			}
-			if stop == nil && i == 0 && ctx.Done() != ex.srcCtx.Done() {
+			if stop == nil && i == 0 && ctx.Done() != em.ctx.Done() {
 				stop = context.AfterFunc(ctx, t.notify)
 			}
 			t.park(waitCtx, nil)
@@ -95,9 +102,15 @@ func (em *emitter) Emit(ctx context.Context, recs []Record, done func()) error {
 
 func (ex *Execution) runSource(n *node) {
 	e := n.out[0]
-	em := &emitter{ex: ex, n: n, e: e, sem: make(chan struct{}, 1), dlo: newOutport(ex, n.dl, n.task)}
-	err := n.spec.Source.Run(ex.srcCtx, em)
-	if err != nil && !(ex.srcCtx.Err() != nil && errors.Is(err, context.Canceled)) {
+	ctx, cancel := e.stop.context(ex.srcCtx)
+	defer cancel()
+	em := &emitter{ex: ex, n: n, e: e, ctx: ctx, sem: make(chan struct{}, 1), dlo: newOutport(ex, n.dl, n.task)}
+	err := n.spec.Source.Run(ctx, em)
+	var rej *rejected
+	switch {
+	case errors.As(err, &rej):
+		ex.failAfterDrain(n.recordError(rej.rec, rej.err))
+	case err != nil && !(ctx.Err() != nil && errors.Is(err, context.Canceled)):
 		ex.fail(&StageError{Pipeline: ex.pipeline, Stage: n.spec.Name, Err: err})
 	}
 	// No Emit runs after Run returned: close the edges once the last one

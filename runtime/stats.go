@@ -23,8 +23,10 @@ type NodeStats struct {
 	// In counts records the node received; Out counts records it emitted
 	// (for a sink: records written).
 	In, Out int64
-	// Skipped and DeadLettered count records given up by the error policy.
-	Skipped, DeadLettered int64
+	// Errors counts records the node gave up on (after their retries):
+	// Skipped and DeadLettered count those the policy skipped or
+	// dead-lettered; a record that failed the run counts in Errors only.
+	Errors, Skipped, DeadLettered int64
 	// Dropped counts records dropped on the node's lossy output edges.
 	Dropped int64
 	// Retries counts retry attempts (per record, or per batch for sinks).

@@ -3,6 +3,7 @@ package runtime
 import (
 	"errors"
 	"fmt"
+	"github.com/flowrun/flowrun/runtime/onerror"
 )
 
 // Validate checks that g has a shape the runtime can run: unique node
@@ -43,20 +44,18 @@ func validate(g *Graph) ([]int, error) {
 		if kinds != 1 {
 			bad("node %q must be exactly one of source, processor, caller, sink, fanout or merge (it is %d)", n.Name, kinds)
 		}
-		switch n.OnError.Mode {
-		case "", "stop", "skip", "retry", "dead_letter":
-		default:
-			bad("node %q: unknown error policy %q (want stop, skip, retry or dead_letter)", n.Name, n.OnError.Mode)
+		if m := n.OnError.Mode; m > onerror.DeadLetter {
+			bad("node %q: unknown error policy %s", n.Name, m)
 		}
 		if f := n.Fanout; f != nil {
 			switch f.Mode {
-			case "", "broadcast", "round_robin":
-			case "hash":
+			case Broadcast, RoundRobin:
+			case Hash:
 				if f.Router == nil {
 					bad("node %q: a hash fanout needs a Router", n.Name)
 				}
 			default:
-				bad("node %q: unknown fanout mode %q (want broadcast, round_robin or hash)", n.Name, f.Mode)
+				bad("node %q: unknown fanout mode %d", n.Name, f.Mode)
 			}
 		}
 	}
@@ -137,7 +136,7 @@ func validate(g *Graph) ([]int, error) {
 			need("dead-letter edges", dls[i], 0, 0)
 		}
 		need("dead-letter edges", dls[i], 0, 1)
-		if n.OnError.Mode == "dead_letter" && dls[i] == 0 {
+		if n.OnError.Mode == onerror.DeadLetter && dls[i] == 0 {
 			bad("node %q: on_error dead_letter needs a dead-letter edge", n.Name)
 		}
 	}

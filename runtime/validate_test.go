@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	flowruntime "github.com/flowrun/flowrun/runtime"
+	"github.com/flowrun/flowrun/runtime/onerror"
 )
 
 func TestStartRejectsBadGraphs(t *testing.T) {
@@ -31,15 +32,15 @@ func TestStartRejectsBadGraphs(t *testing.T) {
 		{"bad modes", &flowruntime.Graph{Pipeline: "p",
 			Nodes: []*flowruntime.Node{
 				{Name: "s", Source: src},
-				{Name: "f", Fanout: &flowruntime.Fanout{Mode: "hash"}},
-				{Name: "k", Sink: sink, OnError: flowruntime.ErrorPolicy{Mode: "explode"}},
+				{Name: "f", Fanout: &flowruntime.Fanout{Mode: flowruntime.Hash}},
+				{Name: "k", Sink: sink, OnError: onerror.Policy{Mode: 42}},
 			},
 			Edges: []*flowruntime.Edge{{From: "s", To: "f", WhenFull: "drop_all"}, {From: "f", To: "k"}},
-		}, []string{`node "f": a hash fanout needs a Router`, `unknown error policy "explode"`, `unknown when_full "drop_all"`, `edge s -> f: only an output of a fanout may be lossy`}},
+		}, []string{`node "f": a hash fanout needs a Router`, `unknown error policy Mode(42)`, `unknown when_full "drop_all"`, `edge s -> f: only an output of a fanout may be lossy`}},
 		{"dead letter without edge", &flowruntime.Graph{Pipeline: "p",
 			Nodes: []*flowruntime.Node{
 				{Name: "s", Source: src},
-				{Name: "k", Sink: sink, OnError: flowruntime.ErrorPolicy{Mode: "dead_letter"}},
+				{Name: "k", Sink: sink, OnError: onerror.Policy{Mode: onerror.DeadLetter}},
 			},
 			Edges: []*flowruntime.Edge{{From: "s", To: "k", Capacity: -1}},
 		}, []string{`node "k": on_error dead_letter needs a dead-letter edge`, `edge s -> k: negative capacity -1`}},

@@ -28,7 +28,7 @@ func TestMalformedInputFollowsOnError(t *testing.T) {
 		wantRejects []string
 		wantSkipped int64
 	}{
-		{policy: `on_error = "stop"`, wantErr: "byte 10: invalid JSON"},
+		{policy: `on_error = "stop"`, wantErr: "in.jsonl:2: invalid JSON"},
 		{policy: `on_error = "skip"`, wantGood: "{\"id\":1}\n{\"id\":2}\n{\"id\":3}\n", wantSkipped: 2},
 		{
 			policy:      "on_error = \"dead_letter\"\n    dead_letter = rejects",

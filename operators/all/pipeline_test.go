@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"github.com/flowrun/flowrun/runtime/onerror"
 	"os"
 	"path/filepath"
 	"slices"
@@ -241,10 +242,10 @@ pipeline "p" {
 	for _, n := range g.Nodes {
 		nodes[n.Name] = n
 	}
-	if f := nodes["m.fanout"]; f == nil || f.Fanout == nil || f.Fanout.Mode != "broadcast" {
+	if f := nodes["m.fanout"]; f == nil || f.Fanout == nil || f.Fanout.Mode != flowruntime.Broadcast {
 		t.Errorf("implicit fanout: %+v", f)
 	}
-	if m := nodes["m"]; m == nil || m.Processor == nil || m.OnError.Mode != "dead_letter" {
+	if m := nodes["m"]; m == nil || m.Processor == nil || m.OnError.Mode != onerror.DeadLetter {
 		t.Errorf("map node: %+v", m)
 	}
 	var dl, lossy *flowruntime.Edge

@@ -9,6 +9,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/flowrun/flowrun/runtime/onerror"
+
 	"github.com/flowrun/flowrun/operators"
 	"github.com/flowrun/flowrun/operators/codec"
 	"github.com/flowrun/flowrun/planner"
@@ -176,7 +178,7 @@ func (b *Buffered) Call(ctx context.Context, rec flowruntime.Record) (flowruntim
 	}
 	v, err := b.parse(s, out)
 	if err != nil {
-		return rec, flowruntime.Permanent(err)
+		return rec, onerror.Permanent(err)
 	}
 	if rec.Fields == nil {
 		rec.Fields = make(map[string]any, 1)

@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/flowrun/flowrun/runtime/onerror"
+
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/flowrun/flowrun/operators/all"
@@ -141,11 +143,11 @@ func TestHTTP(t *testing.T) {
 		t.Errorf("text response: %v, %v", out, err)
 	}
 	c = caller(t, M{"call": "http", "url": `"` + srv.URL + `/fail"`})
-	if _, err := call(t, c, M{}); err == nil || !strings.Contains(err.Error(), "418") || !strings.Contains(err.Error(), "nope") || !flowruntime.IsPermanent(err) {
+	if _, err := call(t, c, M{}); err == nil || !strings.Contains(err.Error(), "418") || !strings.Contains(err.Error(), "nope") || !onerror.IsPermanent(err) {
 		t.Errorf("a 418 answer: %v, want a permanent error", err)
 	}
 	c = caller(t, M{"call": "http", "url": `"` + srv.URL + `/busy"`})
-	if _, err := call(t, c, M{}); err == nil || !strings.Contains(err.Error(), "503") || flowruntime.IsPermanent(err) {
+	if _, err := call(t, c, M{}); err == nil || !strings.Contains(err.Error(), "503") || onerror.IsPermanent(err) {
 		t.Errorf("a 503 answer: %v, want an error worth retrying", err)
 	}
 	want := []string{

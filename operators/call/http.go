@@ -8,9 +8,10 @@ import (
 	"net/http"
 	"strings"
 
+	"github.com/flowrun/flowrun/runtime/onerror"
+
 	"github.com/flowrun/flowrun/planner"
 	"github.com/flowrun/flowrun/planner/expression"
-	flowruntime "github.com/flowrun/flowrun/runtime"
 )
 
 // httpCall sends one request per record.
@@ -62,11 +63,11 @@ func newHTTPCall(o planner.Options) *httpCall {
 func (h *httpCall) call(ctx context.Context, s *state, rec map[string]any) ([]byte, error) {
 	u, err := s.run.Run(h.url, rec)
 	if err != nil {
-		return nil, flowruntime.Permanent(fmt.Errorf("url: %w", err))
+		return nil, onerror.Permanent(fmt.Errorf("url: %w", err))
 	}
 	url, ok := u.(string)
 	if !ok {
-		return nil, flowruntime.Permanent(fmt.Errorf("url yields %T, not a string", u))
+		return nil, onerror.Permanent(fmt.Errorf("url yields %T, not a string", u))
 	}
 	var body io.Reader
 	isJSON := false
@@ -74,27 +75,27 @@ func (h *httpCall) call(ctx context.Context, s *state, rec map[string]any) ([]by
 	case h.body != nil:
 		v, err := s.run.Run(h.body, rec)
 		if err != nil {
-			return nil, flowruntime.Permanent(fmt.Errorf("body: %w", err))
+			return nil, onerror.Permanent(fmt.Errorf("body: %w", err))
 		}
 		if str, ok := v.(string); ok {
 			body = strings.NewReader(str)
 		} else {
 			b, err := s.enc.Append(nil, v)
 			if err != nil {
-				return nil, flowruntime.Permanent(fmt.Errorf("body: %w", err))
+				return nil, onerror.Permanent(fmt.Errorf("body: %w", err))
 			}
 			body, isJSON = bytes.NewReader(b), true
 		}
 	case h.sendRecord:
 		b, err := s.enc.AppendObject(nil, rec)
 		if err != nil {
-			return nil, flowruntime.Permanent(fmt.Errorf("body: %w", err))
+			return nil, onerror.Permanent(fmt.Errorf("body: %w", err))
 		}
 		body, isJSON = bytes.NewReader(b), true
 	}
 	req, err := http.NewRequestWithContext(ctx, h.method, url, body)
 	if err != nil {
-		return nil, flowruntime.Permanent(fmt.Errorf("request: %w", err))
+		return nil, onerror.Permanent(fmt.Errorf("request: %w", err))
 	}
 	for k, v := range h.headers {
 		req.Header[k] = v
@@ -115,7 +116,7 @@ func (h *httpCall) call(ctx context.Context, s *state, rec map[string]any) ([]by
 		excerpt := strings.TrimSpace(string(out.buf[:min(len(out.buf), 200)]))
 		err := fmt.Errorf("%s %s: %s: %s", h.method, url, resp.Status, excerpt)
 		if permanentStatus(resp.StatusCode) {
-			return nil, flowruntime.Permanent(err)
+			return nil, onerror.Permanent(err)
 		}
 		return nil, err
 	}

@@ -6,6 +6,8 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/flowrun/flowrun/runtime/onerror"
+
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/flowrun/flowrun/operators"
@@ -102,13 +104,13 @@ func (s *Sink) Write(ctx context.Context, recs []flowruntime.Record) error {
 		r := &kgo.Record{}
 		value, err := s.encode(nil, recs[i].Fields)
 		if err != nil {
-			return flowruntime.Permanent(fmt.Errorf("record %d: %w", i, err))
+			return onerror.Permanent(fmt.Errorf("record %d: %w", i, err))
 		}
 		r.Value = value
 		if s.key != nil {
 			k, err := s.keyOf(&recs[i])
 			if err != nil {
-				return flowruntime.Permanent(fmt.Errorf("record %d: %w", i, err))
+				return onerror.Permanent(fmt.Errorf("record %d: %w", i, err))
 			}
 			r.Key = k
 		}

@@ -7,6 +7,8 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/flowrun/flowrun/runtime/onerror"
+
 	natsgo "github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
@@ -124,16 +126,16 @@ func (s *Sink) Write(ctx context.Context, recs []flowruntime.Record) error {
 	for i := range recs {
 		subject, err := s.subjectOf(&recs[i])
 		if err != nil {
-			return flowruntime.Permanent(fmt.Errorf("record %d: %w", i, err))
+			return onerror.Permanent(fmt.Errorf("record %d: %w", i, err))
 		}
 		start := len(arena)
 		if arena, err = s.encode(arena, recs[i].Fields); err != nil {
-			return flowruntime.Permanent(fmt.Errorf("record %d: %w", i, err))
+			return onerror.Permanent(fmt.Errorf("record %d: %w", i, err))
 		}
 		msgs[i] = natsgo.Msg{Subject: subject, Data: arena[start:len(arena):len(arena)]}
 		if s.jetstream {
 			if ids[i], err = s.idOf(&recs[i]); err != nil {
-				return flowruntime.Permanent(fmt.Errorf("record %d: %w", i, err))
+				return onerror.Permanent(fmt.Errorf("record %d: %w", i, err))
 			}
 		}
 	}

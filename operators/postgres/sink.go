@@ -11,6 +11,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/flowrun/flowrun/runtime/onerror"
+
 	"github.com/hashicorp/go-hclog"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -154,7 +156,7 @@ func (s *Sink) Write(ctx context.Context, recs []flowruntime.Record) error {
 		}
 		err = fmt.Errorf("write %d rows to %s: %w", len(recs), s.table.Sanitize(), redactErr(err, s.dsn))
 		if permanent(err) {
-			return flowruntime.Permanent(err)
+			return onerror.Permanent(err)
 		}
 		return err
 	}

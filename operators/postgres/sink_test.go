@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/flowrun/flowrun/runtime/onerror"
+
 	"github.com/google/go-cmp/cmp"
 	"github.com/jackc/pgx/v5"
 
@@ -175,7 +177,7 @@ func TestSink(t *testing.T) {
 			if err == nil || !strings.Contains(err.Error(), "not-null") && !strings.Contains(err.Error(), "null value") {
 				t.Errorf("%s: Write = %v, want a not-null violation", method, err)
 			}
-			if !flowruntime.IsPermanent(err) {
+			if !onerror.IsPermanent(err) {
 				t.Errorf("%s: a not-null violation is not marked permanent: retrying it cannot help", method)
 			}
 			if got := query(t, c, `SELECT count(*) AS n FROM strict`); got[0]["n"] != int64(0) {
@@ -193,8 +195,8 @@ func TestSink(t *testing.T) {
 		srv.Exec(t, `CREATE TABLE blobs (id int PRIMARY KEY, data bytea)`)
 		s := sink(t, srv.DSN(), `table = "blobs"`)
 		err := write(t, s, M{"id": int64(1), "data": "AQL/"}, M{"id": int64(2), "data": "not base64!"})
-		if err == nil || !strings.Contains(err.Error(), `column "data": a bytea value must be a base64 string`) || !flowruntime.IsPermanent(err) {
-			t.Errorf("Write = %v (permanent: %v), want a permanent error about column data", err, flowruntime.IsPermanent(err))
+		if err == nil || !strings.Contains(err.Error(), `column "data": a bytea value must be a base64 string`) || !onerror.IsPermanent(err) {
+			t.Errorf("Write = %v (permanent: %v), want a permanent error about column data", err, onerror.IsPermanent(err))
 		}
 		if err := write(t, s, M{"id": int64(1), "data": "AQL/"}); err != nil {
 			t.Fatal(err)

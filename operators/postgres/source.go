@@ -10,6 +10,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/flowrun/flowrun/runtime/onerror"
+
 	"github.com/hashicorp/go-hclog"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -446,7 +448,7 @@ func (s *Source) attempts() int {
 	if s.retry.Attempts > 0 {
 		return s.retry.Attempts
 	}
-	return flowruntime.DefaultRetryAttempts
+	return onerror.DefaultAttempts
 }
 
 // backoff is the wait before retry number n: the stage's retry_backoff
@@ -454,10 +456,10 @@ func (s *Source) attempts() int {
 func (s *Source) backoff(n int) time.Duration {
 	d, top := s.retry.Backoff, s.retry.MaxBackoff
 	if d <= 0 {
-		d = flowruntime.DefaultRetryBackoff
+		d = onerror.DefaultBackoff
 	}
 	if top <= 0 {
-		top = flowruntime.DefaultRetryMaxBackoff
+		top = onerror.DefaultMaxBackoff
 	}
 	for i := 1; i < n && d < top; i++ {
 		d *= 2

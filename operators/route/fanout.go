@@ -7,6 +7,8 @@ import (
 	"strconv"
 	"sync"
 
+	"github.com/flowrun/flowrun/runtime/onerror"
+
 	"github.com/flowrun/flowrun/operators"
 	"github.com/flowrun/flowrun/operators/codec"
 	"github.com/flowrun/flowrun/planner"
@@ -40,12 +42,13 @@ var fanoutKind = &operators.Kind{
 		},
 	},
 	Build: func(st *planner.Stage, _ operators.BuildEnv) (*flowruntime.Node, error) {
-		mode := st.Options.String("mode")
-		if mode == "" {
-			mode = "broadcast" // an implicit fanout has no options
-		}
-		f := &flowruntime.Fanout{Mode: mode}
-		if mode == "hash" {
+		// An implicit fanout has no options: it broadcasts.
+		f := &flowruntime.Fanout{Mode: flowruntime.Broadcast}
+		switch st.Options.String("mode") {
+		case "round_robin":
+			f.Mode = flowruntime.RoundRobin
+		case "hash":
+			f.Mode = flowruntime.Hash
 			f.Router = NewHash(st.Options.Expr("key"))
 		}
 		return &flowruntime.Node{Fanout: f}, nil
@@ -80,7 +83,7 @@ func (r *Hash) Route(rec flowruntime.Record, n int) (int, error) {
 	defer r.pool.Put(s)
 	v, err := s.run.Run(r.key, rec.Fields)
 	if err != nil {
-		return 0, flowruntime.Permanent(err)
+		return 0, onerror.Permanent(err)
 	}
 	var sum uint64
 	switch x := v.(type) {
@@ -99,7 +102,7 @@ func (r *Hash) Route(rec flowruntime.Record, n int) (int, error) {
 		sum = fnv1a(s.buf)
 	default:
 		if s.buf, err = s.enc.Append(s.buf[:0], v); err != nil {
-			return 0, flowruntime.Permanent(fmt.Errorf("key: %w", err))
+			return 0, onerror.Permanent(fmt.Errorf("key: %w", err))
 		}
 		sum = fnv1a(s.buf)
 	}

@@ -12,9 +12,9 @@ import (
 type M = map[string]any
 
 func TestFanoutModes(t *testing.T) {
-	for _, mode := range []string{"broadcast", "round_robin"} {
+	for mode, want := range map[string]flowruntime.FanoutMode{"broadcast": flowruntime.Broadcast, "round_robin": flowruntime.RoundRobin} {
 		n := optest.Build(t, optest.Stage(t, "fanout", "fanout", "f", M{"mode": mode}), optest.Env(nil))
-		if n.Fanout == nil || n.Fanout.Mode != mode || n.Fanout.Router != nil {
+		if n.Fanout == nil || n.Fanout.Mode != want || n.Fanout.Router != nil {
 			t.Errorf("mode %s built %+v", mode, n.Fanout)
 		}
 	}
@@ -23,7 +23,7 @@ func TestFanoutModes(t *testing.T) {
 	st.Options = nil
 	st.Implicit = true
 	n := optest.Build(t, st, optest.Env(nil))
-	if n.Fanout == nil || n.Fanout.Mode != "broadcast" {
+	if n.Fanout == nil || n.Fanout.Mode != flowruntime.Broadcast {
 		t.Errorf("implicit fanout built %+v", n.Fanout)
 	}
 }

@@ -104,14 +104,7 @@ func (s *File) Write(_ context.Context, recs []flowruntime.Record) error {
 		return err
 	}
 	header := s.line.header
-	buf := s.buf[:0]
-	var err error
-	for i := range recs {
-		if buf, err = s.line.appendLine(buf, recs[i].Fields); err != nil {
-			s.line.header = header
-			return flowruntime.Permanent(fmt.Errorf("record %d: %w", i, err))
-		}
-	}
+	buf, failed := s.line.appendLines(s.buf[:0], recs)
 	s.buf = buf
 	if _, err := s.f.WriteAt(buf, s.size); err != nil {
 		s.line.header = header
@@ -130,7 +123,7 @@ func (s *File) Write(_ context.Context, recs []flowruntime.Record) error {
 		}
 	}
 	s.size += int64(len(buf))
-	return nil
+	return failed.Err()
 }
 
 // Close creates the file if nothing was written and closes it.

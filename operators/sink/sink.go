@@ -5,6 +5,9 @@ import (
 	"slices"
 	"strconv"
 
+	flowruntime "github.com/flowrun/flowrun/runtime"
+	"github.com/flowrun/flowrun/runtime/onerror"
+
 	"github.com/flowrun/flowrun/operators"
 	"github.com/flowrun/flowrun/operators/codec"
 )
@@ -65,6 +68,24 @@ func (l *lineEncoder) appendLine(dst []byte, fields map[string]any) ([]byte, err
 		return dst[:start], err
 	}
 	return append(dst, '\n'), nil
+}
+
+// appendLines appends the lines of recs to dst. A record it cannot encode
+// (a NaN or infinite number, ...) is left out and named in the Failures it
+// returns, so the others are still written.
+func (l *lineEncoder) appendLines(dst []byte, recs []flowruntime.Record) ([]byte, *onerror.Failures) {
+	var failed onerror.Failures
+	for i := range recs {
+		header := l.header
+		line, err := l.appendLine(dst, recs[i].Fields)
+		if err != nil {
+			l.header = header // the header went with the line
+			failed.Fail(i, onerror.Permanent(fmt.Errorf("encode: %w", err)))
+			continue
+		}
+		dst = line
+	}
+	return dst, &failed
 }
 
 func (l *lineEncoder) appendCell(dst []byte, v any) ([]byte, error) {

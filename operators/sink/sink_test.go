@@ -9,6 +9,8 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/flowrun/flowrun/runtime/onerror"
+
 	"github.com/flowrun/flowrun/operators"
 	"github.com/flowrun/flowrun/operators/internal/optest"
 	"github.com/flowrun/flowrun/operators/sink"
@@ -115,7 +117,7 @@ func TestFileBatchIsAllOrNothing(t *testing.T) {
 		t.Fatal(err)
 	}
 	bad := optest.Records(M{"ok": int64(2)}, M{"bad": make(chan int)})
-	if err := s.Write(ctx, bad); err == nil || !flowruntime.IsPermanent(err) {
+	if err := s.Write(ctx, bad); err == nil || !onerror.IsPermanent(err) {
 		t.Fatalf("writing an unencodable record: %v, want a permanent error", err)
 	}
 	if err := s.Write(ctx, optest.Records(M{"ok": int64(3)})); err != nil {

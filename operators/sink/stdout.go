@@ -49,20 +49,14 @@ type Stdout struct {
 
 // Write writes recs.
 func (s *Stdout) Write(_ context.Context, recs []flowruntime.Record) error {
-	buf := s.buf[:0]
-	var err error
-	for i := range recs {
-		if buf, err = s.line.appendLine(buf, recs[i].Fields); err != nil {
-			return flowruntime.Permanent(fmt.Errorf("record %d: %w", i, err))
-		}
-	}
+	buf, failed := s.line.appendLines(s.buf[:0], recs)
 	s.buf = buf
 	stdoutMu.Lock()
 	defer stdoutMu.Unlock()
 	if _, err := s.w.Write(buf); err != nil {
 		return fmt.Errorf("write stdout: %w", err)
 	}
-	return nil
+	return failed.Err()
 }
 
 // Close does nothing: standard output stays open.

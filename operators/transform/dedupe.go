@@ -3,6 +3,8 @@ package transform
 import (
 	"time"
 
+	"github.com/flowrun/flowrun/runtime/onerror"
+
 	"github.com/flowrun/flowrun/operators"
 	"github.com/flowrun/flowrun/operators/codec"
 	"github.com/flowrun/flowrun/planner"
@@ -60,11 +62,11 @@ type seenKey struct {
 func (d *Dedupe) Process(rec flowruntime.Record, emit func(flowruntime.Record)) error {
 	v, err := d.run.Run(d.key, rec.Fields)
 	if err != nil {
-		return flowruntime.Permanent(err)
+		return onerror.Permanent(err)
 	}
 	k, err := mapKey(&d.enc, &d.buf, v)
 	if err != nil {
-		return flowruntime.Permanent(err)
+		return onerror.Permanent(err)
 	}
 	var now time.Time
 	if d.ttl > 0 {

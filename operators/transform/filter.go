@@ -5,6 +5,7 @@ import (
 	"github.com/flowrun/flowrun/planner"
 	"github.com/flowrun/flowrun/planner/expression"
 	flowruntime "github.com/flowrun/flowrun/runtime"
+	"github.com/flowrun/flowrun/runtime/onerror"
 )
 
 var filterKind = &operators.Kind{
@@ -27,7 +28,7 @@ type Filter struct {
 func (f *Filter) Process(rec flowruntime.Record, emit func(flowruntime.Record)) error {
 	ok, err := f.run.Bool(f.where, rec.Fields)
 	if err != nil {
-		return flowruntime.Permanent(err)
+		return onerror.Permanent(err)
 	}
 	if ok {
 		emit(rec)

@@ -3,6 +3,8 @@ package transform
 import (
 	"fmt"
 
+	"github.com/flowrun/flowrun/runtime/onerror"
+
 	"github.com/flowrun/flowrun/operators"
 	"github.com/flowrun/flowrun/planner"
 	"github.com/flowrun/flowrun/planner/expression"
@@ -48,11 +50,11 @@ func (m *Map) Process(rec flowruntime.Record, emit func(flowruntime.Record)) err
 	if m.to != nil {
 		v, err := m.run.Run(m.to, in)
 		if err != nil {
-			return flowruntime.Permanent(err)
+			return onerror.Permanent(err)
 		}
 		obj, ok := v.(map[string]any)
 		if !ok {
-			return flowruntime.Permanent(fmt.Errorf("to yields %s, not an object", typeName(v)))
+			return onerror.Permanent(fmt.Errorf("to yields %s, not an object", typeName(v)))
 		}
 		out = obj
 	}
@@ -60,7 +62,7 @@ func (m *Map) Process(rec flowruntime.Record, emit func(flowruntime.Record)) err
 		v, err := m.run.Run(f.Expr, in)
 		if err != nil {
 			clear(m.vals[:i])
-			return flowruntime.Permanent(fmt.Errorf("set %s: %w", f.Name, err))
+			return onerror.Permanent(fmt.Errorf("set %s: %w", f.Name, err))
 		}
 		m.vals[i] = v
 	}

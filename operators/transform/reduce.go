@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/flowrun/flowrun/runtime/onerror"
+
 	"github.com/flowrun/flowrun/operators"
 	"github.com/flowrun/flowrun/operators/codec"
 	"github.com/flowrun/flowrun/planner"
@@ -89,16 +91,16 @@ func (r *Reduce) Process(rec flowruntime.Record, emit func(flowruntime.Record)) 
 	if r.group != nil {
 		var err error
 		if key, err = r.run.Run(r.group, rec.Fields); err != nil {
-			return flowruntime.Permanent(err)
+			return onerror.Permanent(err)
 		}
 		if id, err = mapKey(&r.enc, &r.buf, key); err != nil {
-			return flowruntime.Permanent(err)
+			return onerror.Permanent(err)
 		}
 	}
 	a := r.groups[id]
 	if a == nil {
 		if len(r.groups) >= r.max {
-			return flowruntime.Permanent(fmt.Errorf("more than max_groups = %d groups; raise max_groups or group by fewer keys", r.max))
+			return onerror.Permanent(fmt.Errorf("more than max_groups = %d groups; raise max_groups or group by fewer keys", r.max))
 		}
 		a = &accumulator{key: key, value: operators.Clone(r.init)}
 		r.groups[id] = a
@@ -117,7 +119,7 @@ func (r *Reduce) Process(rec flowruntime.Record, emit func(flowruntime.Record)) 
 		delete(fields, "acc")
 	}
 	if err != nil {
-		return flowruntime.Permanent(err)
+		return onerror.Permanent(err)
 	}
 	a.value = v
 	r.held++

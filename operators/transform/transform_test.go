@@ -6,6 +6,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/flowrun/flowrun/runtime/onerror"
+
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/flowrun/flowrun/operators/all"
@@ -56,7 +58,7 @@ func TestFilterRuntimeError(t *testing.T) {
 		t.Errorf("integers from records: got %v, want only n = 9", got)
 	}
 	err := p.Process(optest.Records(M{"n": "text"})[0], func(flowruntime.Record) {})
-	if err == nil || !strings.Contains(err.Error(), "test.flow") || !flowruntime.IsPermanent(err) {
+	if err == nil || !strings.Contains(err.Error(), "test.flow") || !onerror.IsPermanent(err) {
 		t.Errorf("Process of a string modulo = %v, want a permanent error placed in the file", err)
 	}
 }

@@ -3,6 +3,8 @@ package transform
 import (
 	"time"
 
+	"github.com/flowrun/flowrun/runtime/onerror"
+
 	"github.com/flowrun/flowrun/operators"
 	"github.com/flowrun/flowrun/operators/codec"
 	"github.com/flowrun/flowrun/planner"
@@ -88,10 +90,10 @@ func (w *Window) Process(rec flowruntime.Record, emit func(flowruntime.Record)) 
 	if w.group != nil {
 		var err error
 		if key, err = w.run.Run(w.group, rec.Fields); err != nil {
-			return flowruntime.Permanent(err)
+			return onerror.Permanent(err)
 		}
 		if id, err = mapKey(&w.enc, &w.buf, key); err != nil {
-			return flowruntime.Permanent(err)
+			return onerror.Permanent(err)
 		}
 	}
 	now := w.clock.Now()

@@ -11,6 +11,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/flowrun/flowrun/runtime/onerror"
+
 	"github.com/hashicorp/go-hclog"
 
 	"github.com/flowrun/flowrun/operators"
@@ -124,7 +126,7 @@ func (s *SSESink) Write(_ context.Context, recs []flowruntime.Record) error {
 		if s.event != nil {
 			v, err := s.run.Run(s.event, recs[i].Fields)
 			if err != nil {
-				return flowruntime.Permanent(fmt.Errorf("record %d: event: %w", i, err))
+				return onerror.Permanent(fmt.Errorf("record %d: event: %w", i, err))
 			}
 			switch x := v.(type) {
 			case string:
@@ -134,12 +136,12 @@ func (s *SSESink) Write(_ context.Context, recs []flowruntime.Record) error {
 				name = fmt.Sprint(x)
 			}
 			if strings.ContainsAny(name, "\r\n") {
-				return flowruntime.Permanent(fmt.Errorf("record %d: the event name %q holds a line break", i, name))
+				return onerror.Permanent(fmt.Errorf("record %d: the event name %q holds a line break", i, name))
 			}
 		}
 		data, err := s.enc.AppendObject(nil, recs[i].Fields)
 		if err != nil {
-			return flowruntime.Permanent(fmt.Errorf("record %d: %w", i, err))
+			return onerror.Permanent(fmt.Errorf("record %d: %w", i, err))
 		}
 		evs = append(evs, pending{name, data})
 	}

@@ -10,6 +10,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/flowrun/flowrun/runtime/onerror"
+
 	"github.com/hashicorp/go-hclog"
 
 	"github.com/flowrun/flowrun/operators"
@@ -154,7 +156,7 @@ func (r *reconnect) next(up time.Duration) time.Duration {
 		r.attempt = 0
 	}
 	r.attempt++
-	return flowruntime.Backoff(r.initial, r.max, r.attempt)
+	return onerror.Backoff(r.initial, r.max, r.attempt)
 }
 
 // errStopped ends a connection because the source stops.

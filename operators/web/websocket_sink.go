@@ -8,6 +8,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/flowrun/flowrun/runtime/onerror"
+
 	"github.com/coder/websocket"
 	"github.com/hashicorp/go-hclog"
 
@@ -144,7 +146,7 @@ func (s *WebSocketSink) Write(_ context.Context, recs []flowruntime.Record) erro
 	for i := range recs {
 		b, err := s.enc.AppendObject(nil, recs[i].Fields)
 		if err != nil {
-			return flowruntime.Permanent(fmt.Errorf("record %d: %w", i, err))
+			return onerror.Permanent(fmt.Errorf("record %d: %w", i, err))
 		}
 		msgs = append(msgs, b)
 	}

@@ -61,14 +61,15 @@ func ModeNames() []string {
 func (m Mode) Retries() bool { return m != Stop }
 
 // Unlimited is the Attempts value of a policy that retries a transient error
-// until it succeeds.
-const Unlimited = 0
+// until it succeeds (retry_attempts = 0 in a file).
+const Unlimited = -1
 
 // Policy is a stage's complete error policy.
 type Policy struct {
 	Mode Mode
 	// Attempts bounds the tries of a transient error, the first included;
-	// Unlimited tries until it succeeds or the run stops.
+	// Unlimited tries until it succeeds or the run stops, and 0 takes the
+	// default of the stage's role.
 	Attempts int
 	// Backoff is the wait before the first retry, doubled on each retry up
 	// to MaxBackoff, with jitter.
@@ -106,18 +107,15 @@ func Default(r Role) Policy {
 	return p
 }
 
-// Resolve returns p with what it leaves unset (a zero Mode, zero or
-// negative durations) taken from Default(r), and MaxBackoff no shorter than
-// Backoff. A zero Policy resolves to Default(r).
+// Resolve returns p with what it leaves unset (a zero Mode, zero Attempts,
+// zero or negative durations) taken from Default(r), and MaxBackoff no
+// shorter than Backoff. A zero Policy resolves to Default(r).
 func (p Policy) Resolve(r Role) Policy {
 	d := Default(r)
 	if p.Mode == 0 {
-		if p.Attempts == 0 {
-			p.Attempts = d.Attempts
-		}
 		p.Mode = d.Mode
 	}
-	if p.Attempts < 0 {
+	if p.Attempts == 0 || p.Attempts < Unlimited {
 		p.Attempts = d.Attempts
 	}
 	if p.Backoff <= 0 {

@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/flowrun/flowrun/runtime/onerror"
+
 	"github.com/hashicorp/go-hclog"
 
 	"github.com/flowrun/flowrun/lang/diag"
@@ -64,7 +66,7 @@ func Stage(t testing.TB, block, kind, name string, opts map[string]any) *planner
 		}
 	}
 	return &planner.Stage{Name: name, Block: block, Kind: kind, Options: o,
-		OnError: planner.ErrorPolicy{Mode: "stop"}}
+		OnError: planner.ErrorPolicy{Policy: onerror.Default(onerror.Other)}}
 }
 
 // Compile compiles an expression or fails the test.
