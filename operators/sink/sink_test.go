@@ -1,6 +1,7 @@
 package sink_test
 
 import (
+	"errors"
 	"bytes"
 	"context"
 	"os"
@@ -107,9 +108,10 @@ func TestFileCSV(t *testing.T) {
 	}
 }
 
-// TestFileBatchIsAllOrNothing checks that a batch with a record that cannot
-// be encoded writes none of its lines, so a retry cannot duplicate any.
-func TestFileBatchIsAllOrNothing(t *testing.T) {
+// TestFileWritesAroundAnUnencodableRecord checks that a record that cannot
+// be encoded costs that record only: the others of its batch are written and
+// the error names it, permanent.
+func TestFileWritesAroundAnUnencodableRecord(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "out.jsonl")
 	s := build(t, "file", M{"path": path}, optest.Env(nil))
 	ctx := context.Background()
@@ -117,8 +119,9 @@ func TestFileBatchIsAllOrNothing(t *testing.T) {
 		t.Fatal(err)
 	}
 	bad := optest.Records(M{"ok": int64(2)}, M{"bad": make(chan int)})
-	if err := s.Write(ctx, bad); err == nil || !onerror.IsPermanent(err) {
-		t.Fatalf("writing an unencodable record: %v, want a permanent error", err)
+	var failed *onerror.Failures
+	if err := s.Write(ctx, bad); !errors.As(err, &failed) || len(failed.Errs) != 1 || !onerror.IsPermanent(failed.Errs[1]) {
+		t.Fatalf("writing an unencodable record: %v, want a permanent failure of record 1", err)
 	}
 	if err := s.Write(ctx, optest.Records(M{"ok": int64(3)})); err != nil {
 		t.Fatal(err)
@@ -127,7 +130,7 @@ func TestFileBatchIsAllOrNothing(t *testing.T) {
 		t.Fatal(err)
 	}
 	got, _ := os.ReadFile(path)
-	if want := "{\"ok\":1}\n{\"ok\":3}\n"; string(got) != want {
+	if want := "{\"ok\":1}\n{\"ok\":2}\n{\"ok\":3}\n"; string(got) != want {
 		t.Errorf("file holds %q, want %q", got, want)
 	}
 }
