@@ -1,9 +1,9 @@
 package sink_test
 
 import (
-	"errors"
 	"bytes"
 	"context"
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
