@@ -3,8 +3,10 @@ package planner
 import (
 	"container/heap"
 	"fmt"
-	"github.com/flowrun/flowrun/runtime/onerror"
 	"strings"
+
+	"github.com/flowrun/flowrun/runtime/onerror"
+	"github.com/flowrun/flowrun/runtime/overflow"
 
 	"github.com/flowrun/flowrun/lang/suggest"
 )
@@ -220,16 +222,16 @@ func (p *planner) checkShape(pd *pipelineDecl) {
 			p.errorf(header(s.block), "Missing from",
 				"A %s stage reads from another stage: add from = STAGE.", s.block.Type)
 		}
-		if s.whenFull != "" {
+		if s.whenFull.Lossy() {
 			switch {
 			case len(s.from) > 1:
 				p.errorf(s.whenFullAt, "when_full with several inputs",
 					"when_full makes this stage's input a lossy branch of a broadcast; it needs a single stage in from.")
-				s.whenFull = ""
+				s.whenFull = overflow.Block
 			case len(s.inputs) == 1 && s.inputs[0].block.Type == "fanout" && s.inputs[0].st.Options.String("mode") != "broadcast":
 				p.errorf(s.whenFullAt, "when_full needs a broadcast",
 					"Fanout %q sends each record to one reader (mode %q); only a broadcast fanout has lossy branches.", s.inputs[0].name, s.inputs[0].st.Options.String("mode"))
-				s.whenFull = ""
+				s.whenFull = overflow.Block
 			}
 		}
 	}
@@ -249,7 +251,7 @@ func (p *planner) buildDAG(pd *pipelineDecl) {
 		}
 		lossy := false
 		for _, r := range s.readers {
-			lossy = lossy || r.whenFull != ""
+			lossy = lossy || r.whenFull.Lossy()
 		}
 		if len(s.readers) > 1 || lossy {
 			f := p.implicit(s, "fanout")
@@ -257,7 +259,7 @@ func (p *planner) buildDAG(pd *pipelineDecl) {
 			s.out = f
 			stages = append(stages, f)
 			prio[f] = 3*s.index + 1
-			connect(s.st, f, pd.edgeCap, pd.edgeBytes, "", false)
+			connect(s.st, f, pd.edgeCap, pd.edgeBytes, overflow.Block, false)
 		}
 	}
 	for _, s := range pd.stages {
@@ -266,19 +268,19 @@ func (p *planner) buildDAG(pd *pipelineDecl) {
 			s.entry = m
 			stages = append(stages, m)
 			prio[m] = 3*s.index - 1
-			connect(m, s.st, s.capacity(pd), s.bytes(pd), "", false)
+			connect(m, s.st, s.capacity(pd), s.bytes(pd), overflow.Block, false)
 		}
 	}
 	for _, s := range pd.stages {
 		for _, t := range s.inputs {
-			whenFull := ""
+			whenFull := overflow.Block
 			if t.out != t.st || (t.block.Type == "fanout" && t.st.Options.String("mode") == "broadcast") {
 				whenFull = s.whenFull
 			}
 			connect(t.out, s.entry, s.capacity(pd), s.bytes(pd), whenFull, false)
 		}
 		for _, t := range s.dlSources {
-			connect(t.st, s.entry, s.capacity(pd), s.bytes(pd), "", true)
+			connect(t.st, s.entry, s.capacity(pd), s.bytes(pd), overflow.Block, true)
 		}
 	}
 
@@ -337,7 +339,7 @@ func (p *planner) implicit(s *stageDecl, block string) *Stage {
 	return st
 }
 
-func connect(from, to *Stage, capacity int, bytes int64, whenFull string, deadLetter bool) {
+func connect(from, to *Stage, capacity int, bytes int64, whenFull overflow.Mode, deadLetter bool) {
 	e := &Edge{From: from, To: to, Capacity: capacity, Bytes: bytes, WhenFull: whenFull, DeadLetter: deadLetter}
 	from.Outputs = append(from.Outputs, e)
 	to.Inputs = append(to.Inputs, e)

@@ -66,7 +66,7 @@ func checkPipeline(t *testing.T, pl *planner.Pipeline) {
 		if pos[e.From] >= pos[e.To] {
 			t.Errorf("%s: %s comes before %s, which it reads", pl.Name, e.To.Name, e.From.Name)
 		}
-		if e.WhenFull != "" && e.From.Block != "fanout" {
+		if e.WhenFull.Lossy() && e.From.Block != "fanout" {
 			t.Errorf("%s: lossy edge %s -> %s does not leave a fanout", pl.Name, e.From.Name, e.To.Name)
 		}
 	}

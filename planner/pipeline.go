@@ -2,10 +2,12 @@ package planner
 
 import (
 	"fmt"
-	"github.com/flowrun/flowrun/runtime/onerror"
 	"sort"
 	"strings"
 	"time"
+
+	"github.com/flowrun/flowrun/runtime/onerror"
+	"github.com/flowrun/flowrun/runtime/overflow"
 
 	"github.com/flowrun/flowrun/lang/ast"
 	"github.com/flowrun/flowrun/lang/diag"
@@ -42,7 +44,7 @@ var commonOptions = []OptionSpec{
 	{Name: "retry_max_backoff", Type: Duration},
 	{Name: "edge_capacity", Type: Int},
 	{Name: "edge_bytes", Type: Int},
-	{Name: "when_full", Type: Enum, Enum: []string{"drop_oldest", "drop_newest"}},
+	{Name: "when_full", Type: Enum, Enum: overflow.LossyNames()},
 }
 
 func commonOption(name string) *OptionSpec {
@@ -85,7 +87,7 @@ type stageDecl struct {
 	// dead letters this sink receives.
 	deadLetter *ref
 	dlSources  []*stageDecl
-	whenFull   string
+	whenFull   overflow.Mode
 	whenFullAt diag.Range
 	edgeCap    int
 	edgeBytes  int64
@@ -553,7 +555,7 @@ func (p *planner) setCommon(s *stageDecl, a *ast.Attribute, v any) {
 			s.edgeBytes = n
 		}
 	case "when_full":
-		s.whenFull = v.(string)
+		s.whenFull, _ = overflow.Parse(v.(string)) // the Enum spec admits only its names
 		s.whenFullAt = a.Value.Range()
 	}
 }
@@ -616,7 +618,7 @@ func (p *planner) checkPolicy(s *stageDecl) {
 					"%s sets the stage's input edge, and a source has none; set it on the pipeline or on the stages reading %q.", name, s.name)
 			}
 		}
-		s.whenFull = ""
+		s.whenFull = overflow.Block
 	}
 }
 

@@ -1,8 +1,10 @@
 package planner
 
 import (
-	"github.com/flowrun/flowrun/runtime/onerror"
 	"time"
+
+	"github.com/flowrun/flowrun/runtime/onerror"
+	"github.com/flowrun/flowrun/runtime/overflow"
 
 	"github.com/flowrun/flowrun/lang/diag"
 	"github.com/flowrun/flowrun/planner/expression"
@@ -94,9 +96,9 @@ type Edge struct {
 	From, To *Stage
 	Capacity int
 	Bytes    int64
-	// WhenFull is "" for a lossless edge (the producer waits for credit), or
-	// drop_oldest / drop_newest for a lossy branch of a broadcast fanout.
-	WhenFull string
+	// WhenFull is overflow.Block for a lossless edge (the producer waits for
+	// credit), or a lossy mode for a branch of a broadcast fanout.
+	WhenFull overflow.Mode
 	// DeadLetter marks the edge that carries a stage's failed records to
 	// its dead-letter sink.
 	DeadLetter bool

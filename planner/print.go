@@ -133,8 +133,8 @@ func (e *Edge) Label() string {
 	if e.Bytes > 0 {
 		parts = append(parts, fmt.Sprintf("%d bytes", e.Bytes))
 	}
-	if e.WhenFull != "" {
-		parts = append(parts, e.WhenFull)
+	if e.WhenFull.Lossy() {
+		parts = append(parts, e.WhenFull.String())
 	}
 	if e.DeadLetter {
 		parts = append(parts, "dead letter")

@@ -4,12 +4,8 @@ import (
 	"context"
 	"sync"
 	"sync/atomic"
-)
 
-const (
-	lossless = iota
-	dropOldest
-	dropNewest
+	"github.com/flowrun/flowrun/runtime/overflow"
 )
 
 // edge is a bounded, credit-based queue of batches between two tasks,
@@ -23,7 +19,7 @@ type edge struct {
 	spec     *Edge
 	capacity int64
 	capBytes int64
-	mode     int
+	mode     overflow.Mode
 	ex       *Execution
 	from, to *node
 	producer *task
@@ -241,7 +237,7 @@ func (e *edge) offer(b *batch, sizes []int64) int {
 	var dropped int64
 	var evicted []*batch
 	e.mu.Lock()
-	if e.mode == dropOldest {
+	if e.mode == overflow.DropOldest {
 		for e.head < len(e.q) && (e.used+n > e.capacity || (e.capBytes > 0 && e.usedBytes+total > e.capBytes)) {
 			hb := e.q[e.head]
 			k := len(hb.recs)

@@ -4,9 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/flowrun/flowrun/runtime/onerror"
 	"sync"
 	"sync/atomic"
+
+	"github.com/flowrun/flowrun/runtime/onerror"
 
 	"github.com/hashicorp/go-hclog"
 )
@@ -289,15 +290,10 @@ func (ex *Execution) build(g *Graph, order []int) {
 			ex:       ex,
 			from:     byName[spec.From],
 			to:       byName[spec.To],
+			mode:     spec.WhenFull,
 		}
 		if e.capacity <= 0 {
 			e.capacity = DefaultCapacity
-		}
-		switch spec.WhenFull {
-		case "drop_oldest":
-			e.mode = dropOldest
-		case "drop_newest":
-			e.mode = dropNewest
 		}
 		ex.edges = append(ex.edges, e)
 		if spec.DeadLetter {

@@ -25,7 +25,7 @@ func (ex *Execution) runFanout(n *node) {
 		}
 	}()
 	deliver := func(e *edge, b *batch, src *batch) bool {
-		if e.mode != lossless {
+		if e.mode.Lossy() {
 			var recSizes []int64
 			if e.capBytes > 0 {
 				sizes = sizes[:0]
@@ -106,7 +106,7 @@ func (ex *Execution) runFanout(n *node) {
 					for _, r := range b.recs {
 						bb.recs = append(bb.recs, copyRecord(r))
 					}
-				} else if n.out[0].mode != lossless {
+				} else if n.out[0].mode.Lossy() {
 					b.releaseAcks()
 				}
 				sent += len(bb.recs)

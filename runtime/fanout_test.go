@@ -9,11 +9,12 @@ import (
 
 	flowruntime "github.com/flowrun/flowrun/runtime"
 	"github.com/flowrun/flowrun/runtime/onerror"
+	"github.com/flowrun/flowrun/runtime/overflow"
 )
 
 // fanGraph is src -> fan -> one sink per branch; whenFull and capacity
 // apply to each branch's edge.
-func fanGraph(src flowruntime.Source, mode flowruntime.FanoutMode, router flowruntime.Router, branches []flowruntime.Sink, capacity []int, whenFull []string) *flowruntime.Graph {
+func fanGraph(src flowruntime.Source, mode flowruntime.FanoutMode, router flowruntime.Router, branches []flowruntime.Sink, capacity []int, whenFull []overflow.Mode) *flowruntime.Graph {
 	g := &flowruntime.Graph{Pipeline: "p"}
 	g.Nodes = append(g.Nodes,
 		&flowruntime.Node{Name: "src", Source: src},
@@ -57,7 +58,7 @@ func TestAckAfterEverySink(t *testing.T) {
 			}
 		}
 	}
-	ex := run(t, fanGraph(src, flowruntime.Broadcast, nil, []flowruntime.Sink{fast, slow}, []int{32, 32}, []string{"", ""}), flowruntime.Options{BatchSize: 16})
+	ex := run(t, fanGraph(src, flowruntime.Broadcast, nil, []flowruntime.Sink{fast, slow}, []int{32, 32}, []overflow.Mode{overflow.Block, overflow.Block}), flowruntime.Options{BatchSize: 16})
 	if err := ex.Wait(); err != nil {
 		t.Fatal(err)
 	}
@@ -84,16 +85,16 @@ func TestAckAfterEverySink(t *testing.T) {
 // source nor holds back acknowledgements, and counts its drops.
 func TestLossyBranch(t *testing.T) {
 	for _, tc := range []struct {
-		mode  string
+		mode  overflow.Mode
 		bytes int64
-	}{{"drop_newest", 0}, {"drop_oldest", 0}, {"drop_newest", 4000}, {"drop_oldest", 4000}} {
+	}{{overflow.DropNewest, 0}, {overflow.DropOldest, 0}, {overflow.DropNewest, 4000}, {overflow.DropOldest, 4000}} {
 		mode := tc.mode
 		t.Run(fmt.Sprintf("%s/bytes=%d", mode, tc.bytes), func(t *testing.T) {
 			durable := &collect{}
 			release := make(chan struct{})
 			dash := &gateSink{release: release}
 			src := &gen{count: 5000, per: 50}
-			g := fanGraph(src, flowruntime.Broadcast, nil, []flowruntime.Sink{durable, dash}, []int{64, 40}, []string{"", mode})
+			g := fanGraph(src, flowruntime.Broadcast, nil, []flowruntime.Sink{durable, dash}, []int{64, 40}, []overflow.Mode{overflow.Block, mode})
 			g.Edges[2].Bytes = tc.bytes
 			ex := run(t, g, flowruntime.Options{BatchSize: 16})
 			waitFor(t, "the durable sink to get everything", func() bool { return durable.len() == 5000 })
@@ -121,10 +122,10 @@ func TestLossyBranch(t *testing.T) {
 				t.Fatalf("dashboard got %d + dropped %d != 5000", len(got), lossy.Dropped)
 			}
 			last := field(got[len(got)-1])
-			if mode == "drop_oldest" && last != 4999 {
+			if mode == overflow.DropOldest && last != 4999 {
 				t.Errorf("drop_oldest: last record kept is %d, want 4999", last)
 			}
-			if mode == "drop_newest" && last == 4999 {
+			if mode == overflow.DropNewest && last == 4999 {
 				t.Errorf("drop_newest kept the newest record")
 			}
 			for i := 1; i < len(got); i++ {
@@ -165,7 +166,7 @@ func TestRoundRobinAndHash(t *testing.T) {
 	for _, mode := range []flowruntime.FanoutMode{flowruntime.RoundRobin, flowruntime.Hash} {
 		t.Run(fmt.Sprint(mode), func(t *testing.T) {
 			sinks := []*collect{{}, {}, {}}
-			g := fanGraph(&gen{count: 300, per: 7}, mode, modRouter{}, []flowruntime.Sink{sinks[0], sinks[1], sinks[2]}, []int{16, 16, 16}, []string{"", "", ""})
+			g := fanGraph(&gen{count: 300, per: 7}, mode, modRouter{}, []flowruntime.Sink{sinks[0], sinks[1], sinks[2]}, []int{16, 16, 16}, make([]overflow.Mode, 3))
 			g.Nodes[1].OnError = onerror.Policy{Mode: onerror.Skip}
 			ex := run(t, g, flowruntime.Options{})
 			if err := ex.Wait(); err != nil {

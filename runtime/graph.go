@@ -1,6 +1,9 @@
 package runtime
 
-import "github.com/flowrun/flowrun/runtime/onerror"
+import (
+	"github.com/flowrun/flowrun/runtime/onerror"
+	"github.com/flowrun/flowrun/runtime/overflow"
+)
 
 // Graph is a pipeline ready to run: its nodes and the bounded edges between
 // them. The operators package builds it from a plan; the runtime never sees
@@ -48,13 +51,13 @@ const (
 )
 
 // Edge joins two nodes by name. Capacity is its credit limit in records;
-// Bytes, when not zero, also limits the bytes in flight. WhenFull is "" for a
-// lossless edge or drop_oldest / drop_newest for a lossy fanout branch.
+// Bytes, when not zero, also limits the bytes in flight. WhenFull is
+// overflow.Block for a lossless edge or a lossy mode for a fanout branch.
 // DeadLetter marks the edge that takes the From node's failed records.
 type Edge struct {
 	From, To   string
 	Capacity   int
 	Bytes      int64
-	WhenFull   string
+	WhenFull   overflow.Mode
 	DeadLetter bool
 }

@@ -24,7 +24,7 @@ func (ex *Execution) plan(noFusion bool) []loop {
 		case n.spec.Processor != nil:
 			if !noFusion && plain(n) && len(n.in) == 1 {
 				e := n.in[0]
-				if m := e.from; !e.spec.DeadLetter && e.mode == lossless && e.capBytes == 0 && plain(m) && len(m.out) == 1 && chains[m] != nil {
+				if m := e.from; !e.spec.DeadLetter && !e.mode.Lossy() && e.capBytes == 0 && plain(m) && len(m.out) == 1 && chains[m] != nil {
 					pl := chains[m]
 					pl.nodes = append(pl.nodes, n)
 					chains[n] = pl

@@ -3,7 +3,9 @@ package runtime
 import (
 	"errors"
 	"fmt"
+
 	"github.com/flowrun/flowrun/runtime/onerror"
+	"github.com/flowrun/flowrun/runtime/overflow"
 )
 
 // Validate checks that g has a shape the runtime can run: unique node
@@ -82,15 +84,13 @@ func validate(g *Graph) ([]int, error) {
 		if e.Bytes < 0 {
 			bad("edge %s -> %s: negative byte limit %d", e.From, e.To, e.Bytes)
 		}
-		switch e.WhenFull {
-		case "", "drop_oldest", "drop_newest":
-		default:
-			bad("edge %s -> %s: unknown when_full %q (want drop_oldest or drop_newest)", e.From, e.To, e.WhenFull)
+		if e.WhenFull > overflow.DropNewest {
+			bad("edge %s -> %s: unknown when_full %v", e.From, e.To, e.WhenFull)
 		}
 		if !okFrom || !okTo {
 			continue
 		}
-		if e.WhenFull != "" && (g.Nodes[from].Fanout == nil || e.DeadLetter) {
+		if e.WhenFull.Lossy() && (g.Nodes[from].Fanout == nil || e.DeadLetter) {
 			bad("edge %s -> %s: only an output of a fanout may be lossy (when_full)", e.From, e.To)
 		}
 		ins[to]++

@@ -35,8 +35,8 @@ func TestStartRejectsBadGraphs(t *testing.T) {
 				{Name: "f", Fanout: &flowruntime.Fanout{Mode: flowruntime.Hash}},
 				{Name: "k", Sink: sink, OnError: onerror.Policy{Mode: 42}},
 			},
-			Edges: []*flowruntime.Edge{{From: "s", To: "f", WhenFull: "drop_all"}, {From: "f", To: "k"}},
-		}, []string{`node "f": a hash fanout needs a Router`, `unknown error policy Mode(42)`, `unknown when_full "drop_all"`, `edge s -> f: only an output of a fanout may be lossy`}},
+			Edges: []*flowruntime.Edge{{From: "s", To: "f", WhenFull: 42}, {From: "f", To: "k"}},
+		}, []string{`node "f": a hash fanout needs a Router`, `unknown error policy Mode(42)`, `unknown when_full overflow.Mode(42)`, `edge s -> f: only an output of a fanout may be lossy`}},
 		{"dead letter without edge", &flowruntime.Graph{Pipeline: "p",
 			Nodes: []*flowruntime.Node{
 				{Name: "s", Source: src},

@@ -4,13 +4,15 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"github.com/flowrun/flowrun/runtime/onerror"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/flowrun/flowrun/runtime/onerror"
+	"github.com/flowrun/flowrun/runtime/overflow"
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/hashicorp/go-hclog"
@@ -253,14 +255,14 @@ pipeline "p" {
 		if e.DeadLetter {
 			dl = e
 		}
-		if e.WhenFull != "" {
+		if e.WhenFull.Lossy() {
 			lossy = e
 		}
 	}
 	if dl == nil || dl.From != "m" || dl.To != "rejects" {
 		t.Errorf("dead-letter edge: %+v", dl)
 	}
-	if lossy == nil || lossy.To != "b" || lossy.WhenFull != "drop_newest" || lossy.Capacity != 8 {
+	if lossy == nil || lossy.To != "b" || lossy.WhenFull != overflow.DropNewest || lossy.Capacity != 8 {
 		t.Errorf("lossy edge: %+v", lossy)
 	}
 	for _, e := range g.Edges {

@@ -67,7 +67,7 @@ func Dot(w io.Writer, pipelines ...*planner.Pipeline) error {
 			switch {
 			case e.DeadLetter:
 				attrs = append(attrs, "style=dotted", "color=red", "fontcolor=red")
-			case e.WhenFull != "":
+			case e.WhenFull.Lossy():
 				attrs = append(attrs, "style=dashed")
 			}
 			fmt.Fprintf(&b, "  %s -> %s [%s];\n", dotID(e.From.Name), dotID(e.To.Name), strings.Join(attrs, ", "))
@@ -132,7 +132,7 @@ func Mermaid(w io.Writer, pipelines ...*planner.Pipeline) error {
 			from := ids.id(p.Name+"\x00"+e.From.Name, e.From.Name)
 			to := ids.id(p.Name+"\x00"+e.To.Name, e.To.Name)
 			arrow := "-->"
-			if e.DeadLetter || e.WhenFull != "" {
+			if e.DeadLetter || e.WhenFull.Lossy() {
 				arrow = "-.->"
 			}
 			fmt.Fprintf(&b, "%s%s %s|\"%s\"| %s\n", indent, from, arrow, mermaidText(edgeLabel(e)), to)
