@@ -6,6 +6,8 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/hashicorp/go-hclog"
+
 	"github.com/flowrun/flowrun/operators"
 	"github.com/flowrun/flowrun/planner"
 	flowruntime "github.com/flowrun/flowrun/runtime"
@@ -23,7 +25,7 @@ var fileKind = &operators.Kind{
 			{Name: "columns", Type: planner.StringList,
 				Doc: "For csv: the columns in order (other fields are left out, missing ones are empty); by default the sorted fields of the first record."},
 			{Name: "append", Type: planner.Bool, Default: false,
-				Doc: "Append to the file instead of truncating it when the pipeline starts."},
+				Doc: "Append to the file instead of replacing it. Without append the file is truncated (or created) only when the first record arrives, or at the end of a run that wrote none, so a run whose source fails (cannot open its input or connect) or that is killed before the first record leaves the previous output untouched. With append, a file whose last line is incomplete (a process killed mid-write) gets a newline first, so no record is glued onto it, and a warning is logged once."},
 			{Name: "sync", Type: planner.Bool, Default: false,
 				Doc: "Call fsync after every write, so records count as finished only once they are on disk."},
 		},
@@ -45,6 +47,10 @@ var fileKind = &operators.Kind{
 			append: st.Options.Bool("append") || env.Resume,
 			sync:   st.Options.Bool("sync"),
 			line:   lineEncoder{codec: st.Options.String("codec"), columns: columns},
+			log:    env.Logger,
+		}
+		if f.log == nil {
+			f.log = hclog.NewNullLogger()
 		}
 		if f.line.codec == "csv" {
 			f.line.header = true
@@ -56,17 +62,40 @@ var fileKind = &operators.Kind{
 // File writes records to a file. Each Write is all or nothing: its lines
 // are written with one system call per buffer and, if writing fails, the
 // file is cut back to where it was, so a retried batch is never written
-// twice and no line is ever partial. The file is opened by the first Write
-// (or by Close, so a pipeline that wrote nothing leaves an empty file).
+// twice and no line is ever partial.
+//
+// The file is opened (and, without append, truncated) by the first Write,
+// or by Close when the run ended without failing, so a successful run
+// that wrote nothing leaves an empty file while a run that failed or was
+// killed before its first record leaves the previous output as it was.
 type File struct {
 	path   string
 	append bool
 	sync   bool
 	line   lineEncoder
-	f      *os.File
+	log    hclog.Logger
+	// run is the execution's context, given by Open: it ends when the run
+	// fails or is killed. It is nil when the sink is used without the
+	// runtime, which then counts as a run that did not fail.
+	run context.Context
+	f   *os.File
 	// size is the file's length after the last successful Write.
 	size int64
-	buf  []byte
+	// newline is set while an appended file ends in an incomplete line:
+	// the next Write starts with a newline, written (or cut back) with its
+	// records.
+	newline bool
+	buf     []byte
+}
+
+var _ flowruntime.Opener = (*File)(nil)
+
+// Open keeps the execution's context so that Close can tell a run that
+// failed from one that ended; it does not touch the file, which the first
+// Write opens.
+func (s *File) Open(ctx context.Context) error {
+	s.run = ctx
+	return nil
 }
 
 func (s *File) open() error {
@@ -78,9 +107,11 @@ func (s *File) open() error {
 			return fmt.Errorf("create directory: %w", err)
 		}
 	}
-	flags := os.O_WRONLY | os.O_CREATE
+	// An appending sink reads its file's last byte, to see whether it ends
+	// in an incomplete line.
+	flags := os.O_RDWR | os.O_CREATE
 	if !s.append {
-		flags |= os.O_TRUNC
+		flags = os.O_WRONLY | os.O_CREATE | os.O_TRUNC
 	}
 	f, err := os.OpenFile(s.path, flags, 0o644)
 	if err != nil {
@@ -93,6 +124,15 @@ func (s *File) open() error {
 	}
 	if size > 0 {
 		s.line.header = false
+		last := make([]byte, 1)
+		if _, err := f.ReadAt(last, size-1); err != nil {
+			f.Close()
+			return fmt.Errorf("read the last byte: %w", err)
+		}
+		if last[0] != '\n' {
+			s.newline = true
+			s.log.Warn("the file ends in an incomplete line (an earlier run stopped mid-write): appending from a new line", "path", s.path, "size", size)
+		}
 	}
 	s.f, s.size = f, size
 	return nil
@@ -104,8 +144,16 @@ func (s *File) Write(_ context.Context, recs []flowruntime.Record) error {
 		return err
 	}
 	header := s.line.header
-	buf, failed := s.line.appendLines(s.buf[:0], recs)
+	buf := s.buf[:0]
+	if s.newline {
+		buf = append(buf, '\n')
+	}
+	buf, failed := s.line.appendLines(buf, recs)
 	s.buf = buf
+	if s.newline && len(buf) == 1 {
+		// No record could be encoded: leave the line for a later Write.
+		return failed.Err()
+	}
 	if _, err := s.f.WriteAt(buf, s.size); err != nil {
 		s.line.header = header
 		if terr := s.f.Truncate(s.size); terr != nil {
@@ -123,11 +171,16 @@ func (s *File) Write(_ context.Context, recs []flowruntime.Record) error {
 		}
 	}
 	s.size += int64(len(buf))
+	s.newline = false
 	return failed.Err()
 }
 
-// Close creates the file if nothing was written and closes it.
+// Close closes the file. When nothing was written it creates (or, without
+// append, truncates) the file, unless the run failed or was killed.
 func (s *File) Close() error {
+	if s.f == nil && s.run != nil && s.run.Err() != nil {
+		return nil
+	}
 	if err := s.open(); err != nil {
 		return err
 	}
