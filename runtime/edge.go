@@ -6,6 +6,7 @@ import (
 	"sync/atomic"
 
 	"github.com/flowrun/flowrun/runtime/overflow"
+	"golang.org/x/time/rate"
 )
 
 // edge is a bounded, credit-based queue of batches between two tasks,
@@ -34,6 +35,8 @@ type edge struct {
 
 	fill, fillBytes atomic.Int64
 	dropped         atomic.Int64
+	// dropWarn limits the warnings about drops (see warnFirst).
+	dropWarn rate.Sometimes
 
 	// unwanted is set once the consumer will take nothing more from the
 	// edge: it drops what still arrives, and the producer stops when none
@@ -329,8 +332,12 @@ func (e *edge) offer(b *batch, sizes []int64) int {
 		e.ex.pool.put(b)
 	}
 	if dropped > 0 {
-		e.dropped.Add(dropped)
+		total := e.dropped.Add(dropped)
 		e.from.dropped.Add(dropped)
+		e.dropWarn.Do(func() {
+			e.from.log.Warn("lossy branch full: records dropped", "pipeline", e.ex.pipeline,
+				"from", e.spec.From, "to", e.spec.To, "when_full", e.mode.String(), "dropped", dropped, "dropped_total", total)
+		})
 	}
 	if wake {
 		e.consumer.notify()

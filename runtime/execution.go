@@ -8,6 +8,7 @@ import (
 	"sync/atomic"
 
 	"github.com/flowrun/flowrun/runtime/onerror"
+	"golang.org/x/time/rate"
 
 	"github.com/hashicorp/go-hclog"
 )
@@ -83,6 +84,9 @@ type node struct {
 	task   *task
 
 	received, emitted, errors, skipped, deadLettered, dropped, retries atomic.Int64
+	// skipWarn and deadWarn limit the warnings about single records (see
+	// warnFirst).
+	skipWarn, deadWarn rate.Sometimes
 }
 
 // Start validates g and starts running it. It returns an error, and starts
@@ -229,6 +233,8 @@ func (e *Execution) Stats() Stats {
 	for _, n := range e.nodes {
 		s.Nodes = append(s.Nodes, NodeStats{
 			Name:         n.spec.Name,
+			Kind:         n.spec.Kind(),
+			Own:          n.ownCounts(),
 			In:           n.received.Load(),
 			Out:          n.emitted.Load(),
 			Errors:       n.errors.Load(),
@@ -250,6 +256,25 @@ func (e *Execution) Stats() Stats {
 		})
 	}
 	return s
+}
+
+// ownCounts returns the counters the node's operator keeps, if it keeps any.
+func (n *node) ownCounts() []Count {
+	var op any
+	switch {
+	case n.spec.Source != nil:
+		op = n.spec.Source
+	case n.spec.Processor != nil:
+		op = n.spec.Processor
+	case n.spec.Caller != nil:
+		op = n.spec.Caller
+	case n.spec.Sink != nil:
+		op = n.spec.Sink
+	}
+	if r, ok := op.(CountReporter); ok {
+		return r.Counts()
+	}
+	return nil
 }
 
 // Node returns the counters of the node named name, and false if there is
@@ -278,7 +303,9 @@ func (ex *Execution) build(g *Graph, order []int) {
 	byName := make(map[string]*node, len(g.Nodes))
 	ex.nodes = make([]*node, len(g.Nodes))
 	for i, spec := range g.Nodes {
-		n := &node{spec: spec, ex: ex, policy: spec.OnError.Resolve(role(spec)), log: ex.log.Named(spec.Name)}
+		n := &node{spec: spec, ex: ex, policy: spec.OnError.Resolve(role(spec)), log: ex.log.Named(spec.Name),
+			skipWarn: rate.Sometimes{First: warnFirst, Interval: warnInterval},
+			deadWarn: rate.Sometimes{First: warnFirst, Interval: warnInterval}}
 		ex.nodes[i] = n
 		byName[spec.Name] = n
 	}
@@ -291,6 +318,7 @@ func (ex *Execution) build(g *Graph, order []int) {
 			from:     byName[spec.From],
 			to:       byName[spec.To],
 			mode:     spec.WhenFull,
+			dropWarn: rate.Sometimes{First: warnFirst, Interval: warnInterval},
 		}
 		if e.capacity <= 0 {
 			e.capacity = DefaultCapacity

@@ -1,8 +1,11 @@
 package runtime_test
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -10,6 +13,7 @@ import (
 	flowruntime "github.com/flowrun/flowrun/runtime"
 	"github.com/flowrun/flowrun/runtime/onerror"
 	"github.com/flowrun/flowrun/runtime/overflow"
+	"github.com/hashicorp/go-hclog"
 )
 
 // fanGraph is src -> fan -> one sink per branch; whenFull and capacity
@@ -96,7 +100,10 @@ func TestLossyBranch(t *testing.T) {
 			src := &gen{count: 5000, per: 50}
 			g := fanGraph(src, flowruntime.Broadcast, nil, []flowruntime.Sink{durable, dash}, []int{64, 40}, []overflow.Mode{overflow.Block, mode})
 			g.Edges[2].Bytes = tc.bytes
-			ex := run(t, g, flowruntime.Options{BatchSize: 16})
+			var logs bytes.Buffer
+			logger := hclog.New(&hclog.LoggerOptions{Output: &logs, JSONFormat: true, Level: hclog.Warn})
+			started := time.Now()
+			ex := run(t, g, flowruntime.Options{BatchSize: 16, Logger: logger})
 			waitFor(t, "the durable sink to get everything", func() bool { return durable.len() == 5000 })
 			waitFor(t, "every acknowledgement", func() bool { return src.acked.Load() == 5000 })
 			st := ex.Stats()
@@ -133,6 +140,7 @@ func TestLossyBranch(t *testing.T) {
 					t.Fatalf("dashboard order broken at %d", i)
 				}
 			}
+			checkDropWarnings(t, logs.String(), mode, lossy.Dropped, time.Since(started))
 		})
 	}
 }
@@ -254,5 +262,37 @@ func TestMergeFairness(t *testing.T) {
 		if n < 80 || n > 120 {
 			t.Fatalf("records %d-%d: %d from a, %d from b", start, start+200, n, 200-n)
 		}
+	}
+}
+
+// checkDropWarnings checks the warnings a lossy edge logged: at least one,
+// no more than the rate limit allows in elapsed, each naming the edge and
+// a running total that ends at no more than dropped.
+func checkDropWarnings(t *testing.T, logs string, mode overflow.Mode, dropped int64, elapsed time.Duration) {
+	t.Helper()
+	var lines []map[string]any
+	for _, line := range strings.Split(strings.TrimSpace(logs), "\n") {
+		var entry map[string]any
+		if err := json.Unmarshal([]byte(line), &entry); err != nil {
+			t.Fatalf("log line %q: %v", line, err)
+		}
+		if entry["@message"] == "lossy branch full: records dropped" {
+			lines = append(lines, entry)
+		}
+	}
+	// The limit: ten at first, then one per ten seconds.
+	if limit := 10 + 1 + int(elapsed/(10*time.Second)); len(lines) == 0 || len(lines) > limit {
+		t.Fatalf("%d drop warnings, want 1 to %d:\n%s", len(lines), limit, logs)
+	}
+	var last float64
+	for _, e := range lines {
+		if e["@level"] != "warn" || e["from"] != "fan" || e["to"] != "sink1" || e["when_full"] != mode.String() {
+			t.Errorf("drop warning %v, want a warn naming fan -> sink1 and %v", e, mode)
+		}
+		total, _ := e["dropped_total"].(float64)
+		if total <= last || total > float64(dropped) {
+			t.Errorf("dropped_total %v after %v, want it to grow up to %d", total, last, dropped)
+		}
+		last = total
 	}
 }

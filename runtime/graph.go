@@ -1,6 +1,8 @@
 package runtime
 
 import (
+	"strconv"
+
 	"github.com/flowrun/flowrun/runtime/onerror"
 	"github.com/flowrun/flowrun/runtime/overflow"
 )
@@ -27,6 +29,48 @@ type Node struct {
 	// OnError is the node's error policy; what it leaves unset takes the
 	// default of the node's role (onerror.Policy.Resolve).
 	OnError onerror.Policy
+}
+
+// Kind is what a node does: which of its fields is set.
+type Kind uint8
+
+// The node kinds.
+const (
+	KindSource Kind = iota
+	KindProcessor
+	KindCaller
+	KindSink
+	KindFanout
+	KindMerge
+)
+
+var kindNames = [...]string{KindSource: "source", KindProcessor: "processor", KindCaller: "caller",
+	KindSink: "sink", KindFanout: "fanout", KindMerge: "merge"}
+
+// String returns the kind's name, as "sink".
+func (k Kind) String() string {
+	if int(k) < len(kindNames) {
+		return kindNames[k]
+	}
+	return "Kind(" + strconv.Itoa(int(k)) + ")"
+}
+
+// Kind returns which kind of node n is; a node with none of its fields set
+// is a processor (validation rejects it).
+func (n *Node) Kind() Kind {
+	switch {
+	case n.Source != nil:
+		return KindSource
+	case n.Caller != nil:
+		return KindCaller
+	case n.Sink != nil:
+		return KindSink
+	case n.Fanout != nil:
+		return KindFanout
+	case n.Merge:
+		return KindMerge
+	}
+	return KindProcessor
 }
 
 // Fanout describes a node that sends each record to one or all of its

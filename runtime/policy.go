@@ -3,6 +3,8 @@ package runtime
 import (
 	"context"
 	"errors"
+	"math"
+	"strconv"
 	"time"
 
 	"github.com/flowrun/flowrun/runtime/onerror"
@@ -16,7 +18,7 @@ import (
 
 // role returns the node's role for its default policy.
 func role(n *Node) onerror.Role {
-	if n.Sink != nil {
+	if n.Kind() == KindSink {
 		return onerror.Sink
 	}
 	return onerror.Other
@@ -56,9 +58,11 @@ func (n *node) settle(ctx context.Context, dlo *outport, rec Record, err error) 
 	case ctx.Err() != nil:
 		return false
 	case n.policy.Mode == onerror.Skip:
-		n.skipped.Add(1)
-		n.log.Warn("record skipped", "pipeline", n.ex.pipeline, "stage", n.spec.Name, "error", err.Error(),
-			"source", rec.Meta.Source, "position", rec.Meta.Position)
+		total := n.skipped.Add(1)
+		n.skipWarn.Do(func() {
+			n.log.Warn("record skipped", "pipeline", n.ex.pipeline, "stage", n.spec.Name, "error", err.Error(),
+				"source", rec.Meta.Source, "position", rec.Meta.Position, "skipped_total", total)
+		})
 		return true
 	case dlo != nil && (n.policy.Mode == onerror.DeadLetter || n.policy.Mode == onerror.Retry):
 		return n.deadLetter(ctx, dlo, rec, err)
@@ -78,11 +82,13 @@ func (n *node) recordError(rec Record, err error) *StageError {
 
 // deadLetter sends rec on the node's dead-letter edge with the fields
 // error, stage and, when known, where it came from (source, file,
-// position) added.
+// position) added, and its NaN and infinite numbers written as text (see
+// finite).
 func (n *node) deadLetter(ctx context.Context, dlo *outport, rec Record, err error) bool {
 	if rec.Fields == nil {
 		rec.Fields = make(map[string]any, 5)
 	}
+	finite(rec.Fields)
 	rec.Fields["error"] = err.Error()
 	rec.Fields["stage"] = n.spec.Name
 	if m := rec.Meta; m.Source != "" && m.Source != n.spec.Name {
@@ -92,8 +98,44 @@ func (n *node) deadLetter(ctx context.Context, dlo *outport, rec Record, err err
 		}
 		rec.Fields["origin"] = origin
 	}
-	n.deadLettered.Add(1)
-	n.log.Warn("record dead-lettered", "pipeline", n.ex.pipeline, "stage", n.spec.Name,
-		"error", err.Error(), "source", rec.Meta.Source, "position", rec.Meta.Position)
+	total := n.deadLettered.Add(1)
+	n.deadWarn.Do(func() {
+		n.log.Warn("record dead-lettered", "pipeline", n.ex.pipeline, "stage", n.spec.Name,
+			"error", err.Error(), "source", rec.Meta.Source, "position", rec.Meta.Position, "dead_lettered_total", total)
+	})
 	return dlo.emit(ctx, rec)
+}
+
+// finite replaces, in place, every NaN and infinite number in the values
+// of v (a division by zero gives one) with its text: "NaN", "+Inf" or
+// "-Inf". No JSON encoder takes such a number, so a record a sink failed to
+// encode would otherwise fail its dead-letter sink too.
+func finite(v any) {
+	switch x := v.(type) {
+	case map[string]any:
+		for k, e := range x {
+			if s, ok := nonFinite(e); ok {
+				x[k] = s
+			} else {
+				finite(e)
+			}
+		}
+	case []any:
+		for i, e := range x {
+			if s, ok := nonFinite(e); ok {
+				x[i] = s
+			} else {
+				finite(e)
+			}
+		}
+	}
+}
+
+// nonFinite returns the text of v when v is a NaN or infinite number.
+func nonFinite(v any) (string, bool) {
+	f, ok := v.(float64)
+	if !ok || !(math.IsNaN(f) || math.IsInf(f, 0)) {
+		return "", false
+	}
+	return strconv.FormatFloat(f, 'g', -1, 64), true
 }

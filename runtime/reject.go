@@ -9,8 +9,9 @@ import (
 // Rejecter is implemented by the Emitter the runtime gives a source. A
 // source hands it input it cannot turn into a record (a malformed line), and
 // the source's on_error policy applies: skip counts and logs it,
-// dead_letter sends it to the dead-letter sink with the error, and stop (and
-// retry, since reading the same bytes again cannot mend them) returns an
+// dead_letter (and retry, when the source has a dead letter) sends it to the
+// dead-letter sink with the error, and stop (and retry without a dead
+// letter, since reading the same bytes again cannot mend them) returns an
 // error wrapping err, which the source returns from Run: the run then fails
 // once every record the source emitted before is written.
 type Rejecter interface {
@@ -40,12 +41,9 @@ func (r *rejected) Unwrap() error { return r.err }
 // Reject implements Rejecter.
 func (em *emitter) Reject(ctx context.Context, rec Record, err error) error {
 	n := em.n
-	switch n.policy.Mode {
-	case onerror.Skip:
-	case onerror.DeadLetter:
-		if em.dlo == nil {
-			return &rejected{rec, err}
-		}
+	switch mode := n.policy.Mode; {
+	case mode == onerror.Skip:
+	case em.dlo != nil && (mode == onerror.DeadLetter || mode == onerror.Retry):
 		select {
 		case em.sem <- struct{}{}:
 		case <-ctx.Done():

@@ -90,7 +90,7 @@ func validate(g *Graph) ([]int, error) {
 		if !okFrom || !okTo {
 			continue
 		}
-		if e.WhenFull.Lossy() && (g.Nodes[from].Fanout == nil || e.DeadLetter) {
+		if e.WhenFull != overflow.Block && (g.Nodes[from].Fanout == nil || e.DeadLetter) {
 			bad("edge %s -> %s: only an output of a fanout may be lossy (when_full)", e.From, e.To)
 		}
 		ins[to]++

@@ -374,7 +374,12 @@ func (s *Supervisor) wait(r *run) {
 			}
 		}
 	}
-	args := []any{"pipeline", r.name, "records_in", SourceRecords(st), "records_out", SinkRecords(st)}
+	args := []any{"pipeline", r.name, "records_in", st.SourceRecords(), "records_out", st.SinkRecords()}
+	for _, n := range st.Nodes {
+		for _, c := range n.NonZero() {
+			args = append(args, n.Name+"."+c.Name, c.Value)
+		}
+	}
 	if handover {
 		log.Debug("old version ended", args...)
 	} else {
@@ -532,30 +537,4 @@ func (s *Supervisor) Stats(name string) (flowruntime.Stats, bool) {
 		return flowruntime.Stats{}, false
 	}
 	return r.exec.Stats(), true
-}
-
-// SourceRecords sums what an execution's sources emitted.
-func SourceRecords(st flowruntime.Stats) int64 {
-	var n int64
-	for _, ns := range st.Nodes {
-		if ns.In == 0 {
-			n += ns.Out
-		}
-	}
-	return n
-}
-
-// SinkRecords sums what an execution's sinks wrote.
-func SinkRecords(st flowruntime.Stats) int64 {
-	outputs := make(map[string]bool)
-	for _, e := range st.Edges {
-		outputs[e.From] = true
-	}
-	var n int64
-	for _, ns := range st.Nodes {
-		if !outputs[ns.Name] {
-			n += ns.Out
-		}
-	}
-	return n
 }

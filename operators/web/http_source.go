@@ -136,6 +136,23 @@ func (s *HTTPSource) Stats() IngestStats {
 	return st
 }
 
+// Counts returns the ingest counters for the stage's statistics: the
+// records accepted and rejected (always), then each status answered and the
+// clients gone, when not zero.
+func (s *HTTPSource) Counts() []flowruntime.Count {
+	st := s.Stats()
+	cs := []flowruntime.Count{{Name: "accepted", Value: st.Accepted}, {Name: "rejected", Value: st.Rejected}}
+	for _, status := range ingestStatuses {
+		if n := st.Answers[status]; n > 0 {
+			cs = append(cs, flowruntime.Count{Name: "answered_" + strconv.Itoa(status), Value: n})
+		}
+	}
+	if st.Gone > 0 {
+		cs = append(cs, flowruntime.Count{Name: "client_gone", Value: st.Gone})
+	}
+	return cs
+}
+
 // answer writes a JSON answer to an ingest request and counts it.
 func (s *HTTPSource) answer(w http.ResponseWriter, status int, body string) {
 	for i, st := range ingestStatuses {
@@ -181,15 +198,9 @@ loop:
 	}
 	close(s.stopping)
 	err := s.stop(func() { close(s.abort) })
-	st := s.Stats()
-	args := []any{"accepted", st.Accepted, "rejected", st.Rejected}
-	for _, status := range ingestStatuses {
-		if n := st.Answers[status]; n > 0 {
-			args = append(args, "answered_"+strconv.Itoa(status), n)
-		}
-	}
-	if st.Gone > 0 {
-		args = append(args, "client_gone", st.Gone)
+	var args []any
+	for _, c := range s.Counts() {
+		args = append(args, c.Name, c.Value)
 	}
 	s.log.Info("ingest server stopped", args...)
 	if runErr != nil {
