@@ -26,6 +26,9 @@ type batch struct {
 	recs  []Record
 	acks  []*ack
 	bytes int64
+	// mark, when set, makes the batch a snapshot's marker (no records);
+	// markers are not recycled.
+	mark *mark
 }
 
 // addAcks takes a reference on each of acks for b. A unit equal to b's last

@@ -39,6 +39,10 @@ func (ex *Execution) runCaller(n *node) {
 		seq, next uint64
 		inEOS     bool
 		ok        = true
+		// marked is the marker of a snapshot, taken from the input once
+		// the calls before it were started: it goes on once they are all
+		// handled, and nothing more is started until then.
+		marked *mark
 	)
 	defer func() {
 		if ok && ctx.Err() == nil {
@@ -123,7 +127,7 @@ func (ex *Execution) runCaller(n *node) {
 				return
 			}
 		}
-		for inflight < conc {
+		for inflight < conc && marked == nil {
 			if cur == nil {
 				if inEOS {
 					break
@@ -131,6 +135,10 @@ func (ex *Execution) runCaller(n *node) {
 				b, eos := in.pop()
 				if b == nil {
 					inEOS = eos
+					break
+				}
+				if b.mark != nil {
+					marked = b.mark
 					break
 				}
 				if len(b.recs) == 0 {
@@ -161,6 +169,11 @@ func (ex *Execution) runCaller(n *node) {
 		if !out.flush(ctx) || (dlo != nil && !dlo.flush(ctx)) {
 			ok = false
 			return
+		}
+		if marked != nil && inflight == 0 {
+			n.forwardMark(marked)
+			marked = nil
+			continue
 		}
 		mu.Lock()
 		more := len(completed) > 0

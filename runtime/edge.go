@@ -171,7 +171,7 @@ func (e *edge) pop() (b *batch, eos bool) {
 func (e *edge) popSmall(max int) *batch {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	if e.head < len(e.q) && len(e.q[e.head].recs) <= max {
+	if e.head < len(e.q) && e.q[e.head].mark == nil && len(e.q[e.head].recs) <= max {
 		return e.popLocked()
 	}
 	return nil

@@ -70,6 +70,18 @@ type Execution struct {
 	acks                     atomic.Int64
 	// liveSinks counts the sinks still running.
 	liveSinks atomic.Int64
+
+	// emitGate is held for reading by every Emit and Reject, and for
+	// writing by a snapshot while it pauses the sources; snapshots lets
+	// one snapshot run at a time; snapMu guards marking and the nodes'
+	// final states.
+	emitGate  sync.RWMutex
+	snapshots sync.Mutex
+	snapMu    sync.Mutex
+	marking   *mark
+	// keepFinal makes the stateful stages save their final state as they
+	// end (Options.Snapshots).
+	keepFinal bool
 }
 
 // node is a Node with its edges, counters and policy.
@@ -87,6 +99,12 @@ type node struct {
 	// skipWarn and deadWarn limit the warnings about single records (see
 	// warnFirst).
 	skipWarn, deadWarn rate.Sometimes
+
+	// ended is set once the node's goroutine has finished; final and
+	// finalErr are then its last saved state. Guarded by ex.snapMu.
+	ended    bool
+	final    []byte
+	finalErr error
 }
 
 // Start validates g and starts running it. It returns an error, and starts
@@ -105,6 +123,7 @@ func Start(ctx context.Context, g *Graph, opts Options) (*Execution, error) {
 		clock:     opts.Clock,
 		log:       opts.Logger,
 		batchSize: opts.BatchSize,
+		keepFinal: opts.Snapshots,
 		done:      make(chan struct{}),
 	}
 	if ex.clock == nil {
@@ -204,6 +223,14 @@ func (e *Execution) failAfterDrain(err error) {
 }
 
 func (e *Execution) failing() bool { return e.runCtx.Err() != nil }
+
+// hasFailed reports whether the execution has an error, ending it now or
+// after a drain, or was killed.
+func (e *Execution) hasFailed() bool {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.err != nil
+}
 
 func (e *Execution) addInFlight(n, bytes int64) {
 	v := e.inFlight.Add(n)

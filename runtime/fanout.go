@@ -50,6 +50,14 @@ func (ex *Execution) runFanout(n *node) {
 			}
 			return
 		}
+		if b.mark != nil {
+			if dlo != nil && !dlo.flush(ctx) {
+				ok = false
+				return
+			}
+			n.forwardMark(b.mark)
+			continue
+		}
 		cnt, bytes := len(b.recs), b.bytes
 		if in.unwanted.Load() {
 			// No branch wants anything more: acknowledge and drop.

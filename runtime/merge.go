@@ -8,6 +8,19 @@ func (ex *Execution) runMerge(n *node) {
 	out := n.out[0]
 	open := len(n.in)
 	ended := make([]bool, len(n.in))
+	// marked holds the inputs that delivered the marker of the snapshot
+	// under way: nothing more is taken from them until every open input
+	// did, and the marker goes on.
+	marked := make([]bool, len(n.in))
+	var m *mark
+	aligned := func() bool {
+		for i := range n.in {
+			if !ended[i] && !marked[i] {
+				return false
+			}
+		}
+		return true
+	}
 	next := 0
 	var sizes []int64
 	defer out.close()
@@ -15,16 +28,31 @@ func (ex *Execution) runMerge(n *node) {
 		got := false
 		for k := 0; k < len(n.in) && !got; k++ {
 			i := (next + k) % len(n.in)
-			if ended[i] {
+			if ended[i] || marked[i] {
 				continue
 			}
 			b, eos := n.in[i].pop()
 			if eos {
 				ended[i] = true
 				open--
+				if m != nil && aligned() {
+					n.forwardMark(m)
+					m = nil
+					clear(marked)
+				}
 				continue
 			}
 			if b == nil {
+				continue
+			}
+			if b.mark != nil {
+				got = true
+				m, marked[i] = b.mark, true
+				if aligned() {
+					n.forwardMark(m)
+					m = nil
+					clear(marked)
+				}
 				continue
 			}
 			got = true

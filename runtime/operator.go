@@ -170,3 +170,26 @@ type Sink interface {
 	// Close flushes and releases the sink at end of stream.
 	Close() error
 }
+
+// FailureAware is implemented by a sink that closes differently when the
+// run failed or was killed (a file sink that wrote nothing leaves the
+// previous output as it was): the runtime calls RunFailed just before
+// Close then, on the sink's goroutine.
+type FailureAware interface {
+	RunFailed()
+}
+
+// Stateful is implemented by processors and sinks whose state a restarted
+// pipeline keeps (see Execution.Snapshot): a reduce's totals, a dedupe's
+// keys, a file sink's committed length.
+type Stateful interface {
+	// SaveState returns the operator's state as of the records it has
+	// handled so far. The runtime calls it on the operator's own goroutine,
+	// between records (or after Close, for the final state). A sink first
+	// makes durable everything it wrote.
+	SaveState() ([]byte, error)
+	// RestoreState sets the state from what SaveState returned in an
+	// earlier run. Whoever builds the graph calls it before the execution
+	// starts (a sink before Open).
+	RestoreState(state []byte) error
+}

@@ -24,4 +24,8 @@ type Options struct {
 	// NoFusion runs every processor on its own goroutine instead of fusing
 	// chains of simple processors into one loop.
 	NoFusion bool
+	// Snapshots is set when the caller will take snapshots
+	// (Execution.Snapshot): the stateful stages then save their final
+	// state as they end, for the snapshots taken after.
+	Snapshots bool
 }

@@ -228,6 +228,11 @@ func (pl *procLoop) run() {
 	ex := pl.ex
 	s := pl.stages[0]
 	defer func() {
+		for _, n := range pl.nodes {
+			n.end()
+		}
+	}()
+	defer func() {
 		if pl.ended {
 			return
 		}
@@ -252,6 +257,10 @@ func (pl *procLoop) run() {
 			return
 		}
 		b, eos := pl.in.pop()
+		if b != nil && b.mark != nil {
+			pl.mark(b.mark)
+			continue
+		}
 		if b != nil && pl.ended {
 			pl.discard(b)
 			continue
@@ -293,6 +302,28 @@ func (pl *procLoop) run() {
 		if pl.ctx.Err() != nil {
 			return
 		}
+	}
+}
+
+// mark passes a snapshot's marker: what the chain emitted before it goes
+// first, every stage saves its state, a holder lets go of the
+// acknowledgements it held (its state carries those records now), and the
+// marker goes on.
+func (pl *procLoop) mark(m *mark) {
+	if !pl.ended {
+		pl.flushAll()
+	}
+	for _, s := range pl.stages {
+		s.n.saveState(m, false)
+	}
+	if pl.stages[0].h != nil {
+		pl.unhold(true)
+	}
+	if pl.ended || pl.dead {
+		return
+	}
+	for _, o := range pl.ports {
+		o.e.pushMark(m)
 	}
 }
 

@@ -44,6 +44,8 @@ func (em *emitter) Reject(ctx context.Context, rec Record, err error) error {
 	switch mode := n.policy.Mode; {
 	case mode == onerror.Skip:
 	case em.dlo != nil && (mode == onerror.DeadLetter || mode == onerror.Retry):
+		em.ex.emitGate.RLock()
+		defer em.ex.emitGate.RUnlock()
 		select {
 		case em.sem <- struct{}{}:
 		case <-ctx.Done():

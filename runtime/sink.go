@@ -21,9 +21,13 @@ func (ex *Execution) runSink(n *node) {
 		} else if dlo != nil {
 			dlo.e.close()
 		}
+		if fa, aware := sink.(FailureAware); aware && ex.hasFailed() {
+			fa.RunFailed()
+		}
 		if err := sink.Close(); err != nil && !ex.failing() {
 			ex.fail(&StageError{Pipeline: ex.pipeline, Stage: n.spec.Name, Err: err})
 		}
+		n.end()
 	}()
 	if o, isOpener := sink.(Opener); isOpener {
 		if err := o.Open(ctx); err != nil {
@@ -39,6 +43,15 @@ func (ex *Execution) runSink(n *node) {
 				ok = false
 			}
 			return
+		}
+		if b.mark != nil {
+			if dlo != nil && !dlo.flush(ctx) {
+				ok = false
+				return
+			}
+			n.saveState(b.mark, false)
+			n.dl.pushMark(b.mark)
+			continue
 		}
 		cnt, bytes := len(b.recs), b.bytes
 		// Write what is queued in one go, up to the batch size.

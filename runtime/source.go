@@ -34,6 +34,11 @@ func (em *emitter) Emit(ctx context.Context, recs []Record, done func()) error {
 	if err := em.ctx.Err(); err != nil {
 		return err
 	}
+	ex.emitGate.RLock()
+	defer ex.emitGate.RUnlock()
+	if err := em.ctx.Err(); err != nil {
+		return err // stopped while a snapshot paused the sources
+	}
 	select {
 	case em.sem <- struct{}{}:
 	case <-ctx.Done():

@@ -74,11 +74,10 @@ type File struct {
 	sync   bool
 	line   lineEncoder
 	log    hclog.Logger
-	// run is the execution's context, given by Open: it ends when the run
-	// fails or is killed. It is nil when the sink is used without the
-	// runtime, which then counts as a run that did not fail.
-	run context.Context
-	f   *os.File
+	// failed is set when the runtime told the sink that the run failed or
+	// was killed (runtime.FailureAware).
+	failed bool
+	f      *os.File
 	// size is the file's length after the last successful Write.
 	size int64
 	// newline is set while an appended file ends in an incomplete line:
@@ -88,15 +87,11 @@ type File struct {
 	buf     []byte
 }
 
-var _ flowruntime.Opener = (*File)(nil)
+var _ flowruntime.FailureAware = (*File)(nil)
 
-// Open keeps the execution's context so that Close can tell a run that
-// failed from one that ended; it does not touch the file, which the first
-// Write opens.
-func (s *File) Open(ctx context.Context) error {
-	s.run = ctx
-	return nil
-}
+// RunFailed tells Close that the run failed or was killed: a file not
+// written yet is then left as it was.
+func (s *File) RunFailed() { s.failed = true }
 
 func (s *File) open() error {
 	if s.f != nil {
@@ -178,7 +173,7 @@ func (s *File) Write(_ context.Context, recs []flowruntime.Record) error {
 // Close closes the file. When nothing was written it creates (or, without
 // append, truncates) the file, unless the run failed or was killed.
 func (s *File) Close() error {
-	if s.f == nil && s.run != nil && s.run.Err() != nil {
+	if s.f == nil && s.failed {
 		return nil
 	}
 	if err := s.open(); err != nil {
