@@ -586,7 +586,7 @@ func (p *planner) checkPolicy(s *stageDecl) {
 		p.errorf(b.Value.Range(), "Invalid option value",
 			"retry_max_backoff (%s) is shorter than retry_backoff (%s).", pol.MaxBackoff, pol.Backoff)
 	}
-	if modeSet && !pol.Mode.Retries() {
+	if !pol.Mode.Retries() {
 		for _, name := range []string{"retry_attempts", "retry_backoff", "retry_max_backoff"} {
 			if a := s.attrs[name]; a != nil {
 				p.warnf(a.NameRange(), "Option has no effect",

@@ -333,7 +333,7 @@ func (e *edge) offer(b *batch, sizes []int64) int {
 	}
 	if dropped > 0 {
 		total := e.dropped.Add(dropped)
-		e.from.dropped.Add(dropped)
+		e.to.dropped.Add(dropped)
 		e.dropWarn.Do(func() {
 			e.from.log.Warn("lossy branch full: records dropped", "pipeline", e.ex.pipeline,
 				"from", e.spec.From, "to", e.spec.To, "when_full", e.mode.String(), "dropped", dropped, "dropped_total", total)

@@ -110,7 +110,7 @@ func TestLossyBranch(t *testing.T) {
 			if tc.bytes > 0 && st.PeakBytesInFlight > tc.bytes {
 				t.Errorf("lossy edge held %d bytes, limit %d", st.PeakBytesInFlight, tc.bytes)
 			}
-			fan, _ := st.Node("fan")
+			branch, _ := st.Node("sink1")
 			var lossy flowruntime.EdgeStats
 			for _, e := range st.Edges {
 				if e.To == "sink1" {
@@ -122,8 +122,8 @@ func TestLossyBranch(t *testing.T) {
 				t.Fatal(err)
 			}
 			got := dash.records()
-			if lossy.Dropped == 0 || fan.Dropped != lossy.Dropped {
-				t.Fatalf("dropped: edge %d, node %d", lossy.Dropped, fan.Dropped)
+			if fan, _ := st.Node("fan"); lossy.Dropped == 0 || branch.Dropped != lossy.Dropped || fan.Dropped != 0 {
+				t.Fatalf("dropped: edge %d, branch %d, fanout %d; want the edge's count on the branch", lossy.Dropped, branch.Dropped, fan.Dropped)
 			}
 			if int64(len(got))+lossy.Dropped != 5000 {
 				t.Fatalf("dashboard got %d + dropped %d != 5000", len(got), lossy.Dropped)

@@ -28,7 +28,8 @@ type NodeStats struct {
 	// Skipped and DeadLettered count those the policy skipped or
 	// dead-lettered; a record that failed the run counts in Errors only.
 	Errors, Skipped, DeadLettered int64
-	// Dropped counts records dropped on the node's lossy output edges.
+	// Dropped counts records dropped on the node's lossy input edge (it is
+	// a lossy branch of a broadcast) because it was full.
 	Dropped int64
 	// Retries counts retry attempts (per record, or per batch for sinks).
 	Retries int64
