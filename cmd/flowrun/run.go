@@ -20,6 +20,7 @@ import (
 	"github.com/flowrun/flowrun/planner"
 	flowruntime "github.com/flowrun/flowrun/runtime"
 	"github.com/flowrun/flowrun/runtime/heap"
+	"github.com/flowrun/flowrun/runtime/state"
 )
 
 // DefaultDrainTimeout is how long a graceful stop of `flowrun run` waits
@@ -35,7 +36,11 @@ type runFlags struct {
 	heapTarget int
 	// drainTimeout bounds a graceful stop; 0 waits without bound.
 	drainTimeout time.Duration
-	args         []string
+	// stateDir is where the pipelines keep their state ("" keeps none);
+	// checkpointInterval how often it is saved.
+	stateDir           string
+	checkpointInterval time.Duration
+	args               []string
 }
 
 // parseRunFlags parses the arguments of `flowrun run`. On a usage error it
@@ -50,8 +55,10 @@ func parseRunFlags(args []string, stderr io.Writer) (runFlags, bool) {
 	logFormat := fs.String("log-format", "text", "log format: text or json")
 	fs.IntVar(&f.heapTarget, "heap-target", heap.DefaultTargetMiB, "`MiB` the heap may grow to between garbage collections while the live heap is smaller; 0 keeps Go's default, as does setting GOGC or GOMEMLIMIT")
 	fs.DurationVar(&f.drainTimeout, "drain-timeout", DefaultDrainTimeout, "how long a graceful stop (signal, or the old version in a reload) waits for the records in flight before it kills the run and exits 1; 0 waits without bound")
+	fs.StringVar(&f.stateDir, "state-dir", os.Getenv("FLOWRUN_STATE_DIR"), "`DIR` where each pipeline keeps its state (source positions, stage state, sinks' committed output), so a restarted run resumes where the last one stopped (default $FLOWRUN_STATE_DIR; none when empty)")
+	fs.DurationVar(&f.checkpointInterval, "checkpoint-interval", supervisor.DefaultCheckpointInterval, "how often the state is saved with --state-dir")
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: flowrun run [--watch] [--var k=v] [--log-level L] [--log-format text|json] [--heap-target MiB] [--drain-timeout D] FILE|DIR...")
+		fmt.Fprintln(stderr, "usage: flowrun run [--watch] [--var k=v] [--log-level L] [--log-format text|json] [--heap-target MiB] [--drain-timeout D] [--state-dir DIR] [--checkpoint-interval D] FILE|DIR...")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
@@ -59,6 +66,10 @@ func parseRunFlags(args []string, stderr io.Writer) (runFlags, bool) {
 	}
 	if fs.NArg() == 0 || (*logFormat != "text" && *logFormat != "json") || f.heapTarget < 0 {
 		fs.Usage()
+		return f, false
+	}
+	if f.checkpointInterval <= 0 {
+		fmt.Fprintf(stderr, "flowrun run: --checkpoint-interval %s is not positive\n", f.checkpointInterval)
 		return f, false
 	}
 	if f.drainTimeout < 0 {
@@ -108,13 +119,23 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		JSONFormat: f.json,
 		Output:     errOut,
 	})
+	var dir *state.Dir
+	if f.stateDir != "" {
+		if dir, err = state.Open(f.stateDir); err != nil {
+			fmt.Fprintf(stderr, "flowrun run: %v\n", err)
+			return exitFail
+		}
+		defer dir.Close()
+	}
 	sup := supervisor.New(supervisor.Config{
-		Registry:     all.Registry(),
-		Logger:       logger,
-		Stdin:        os.Stdin,
-		Stdout:       &lockedWriter{w: stdout},
-		Load:         reloader(f.args, vars, errOut, logger),
-		DrainTimeout: f.drainTimeout,
+		Registry:           all.Registry(),
+		Logger:             logger,
+		Stdin:              os.Stdin,
+		Stdout:             &lockedWriter{w: stdout},
+		Load:               reloader(f.args, vars, errOut, logger),
+		DrainTimeout:       f.drainTimeout,
+		State:              dir,
+		CheckpointInterval: f.checkpointInterval,
 	})
 	if err := runSupervised(ctx, sup, plan, f.args, f.watch, f.drainTimeout, logger); err != nil {
 		logRunError(logger, err, sup.Abandoned())

@@ -2,6 +2,7 @@ package sink
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -77,7 +78,12 @@ type File struct {
 	// failed is set when the runtime told the sink that the run failed or
 	// was killed (runtime.FailureAware).
 	failed bool
-	f      *os.File
+	// restored is the committed length a restored state gives: the file is
+	// cut back to it when opened, whatever append says. opened is set once
+	// the file was opened, and stays set after Close.
+	restored *int64
+	opened   bool
+	f        *os.File
 	// size is the file's length after the last successful Write.
 	size int64
 	// newline is set while an appended file ends in an incomplete line:
@@ -105,7 +111,7 @@ func (s *File) open() error {
 	// An appending sink reads its file's last byte, to see whether it ends
 	// in an incomplete line.
 	flags := os.O_RDWR | os.O_CREATE
-	if !s.append {
+	if !s.append && s.restored == nil {
 		flags = os.O_WRONLY | os.O_CREATE | os.O_TRUNC
 	}
 	f, err := os.OpenFile(s.path, flags, 0o644)
@@ -116,6 +122,13 @@ func (s *File) open() error {
 	if err != nil {
 		f.Close()
 		return fmt.Errorf("seek: %w", err)
+	}
+	if s.restored != nil {
+		if err := s.cutBack(f, size); err != nil {
+			f.Close()
+			return err
+		}
+		size = *s.restored
 	}
 	if size > 0 {
 		s.line.header = false
@@ -129,7 +142,63 @@ func (s *File) open() error {
 			s.log.Warn("the file ends in an incomplete line (an earlier run stopped mid-write): appending from a new line", "path", s.path, "size", size)
 		}
 	}
-	s.f, s.size = f, size
+	s.f, s.size, s.opened = f, size, true
+	return nil
+}
+
+// cutBack truncates f, of size bytes, to the restored committed length:
+// what was written after the snapshot is written again.
+func (s *File) cutBack(f *os.File, size int64) error {
+	want := *s.restored
+	if size < want {
+		return fmt.Errorf("%s is %d bytes, shorter than the %d bytes its saved state says were written: it was changed outside flowrun (reset the pipeline's state to start over)", s.path, size, want)
+	}
+	if size > want {
+		if err := f.Truncate(want); err != nil {
+			return fmt.Errorf("cut back to the committed length %d: %w", want, err)
+		}
+	}
+	return nil
+}
+
+// fileState is a file sink's saved state: the length of what it wrote, or
+// nil when it has not opened its file yet (a restored sink then starts as
+// a new one would).
+type fileState struct {
+	Size *int64 `json:"size"`
+}
+
+var _ flowruntime.Stateful = (*File)(nil)
+
+// SaveState makes what was written durable (fsync) and returns its length.
+func (s *File) SaveState() ([]byte, error) {
+	var st fileState
+	switch {
+	case s.opened:
+		if s.f != nil && !s.sync {
+			if err := s.f.Sync(); err != nil {
+				return nil, fmt.Errorf("sync %s: %w", s.path, err)
+			}
+		}
+		size := s.size
+		st.Size = &size
+	case s.restored != nil:
+		st.Size = s.restored
+	}
+	return json.Marshal(st)
+}
+
+// RestoreState makes the sink cut its file back to the saved length when it
+// opens it, and append from there.
+func (s *File) RestoreState(b []byte) error {
+	var st fileState
+	if err := json.Unmarshal(b, &st); err != nil {
+		return fmt.Errorf("file sink %s: saved state %q: %w", s.path, b, err)
+	}
+	if st.Size != nil && *st.Size < 0 {
+		return fmt.Errorf("file sink %s: saved state: negative length %d", s.path, *st.Size)
+	}
+	s.restored = st.Size
 	return nil
 }
 

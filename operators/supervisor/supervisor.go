@@ -15,6 +15,7 @@ import (
 	"github.com/flowrun/flowrun/operators"
 	"github.com/flowrun/flowrun/planner"
 	flowruntime "github.com/flowrun/flowrun/runtime"
+	"github.com/flowrun/flowrun/runtime/state"
 )
 
 // ErrStopped is returned by Apply and Reload once Stop or Kill was called.
@@ -42,6 +43,12 @@ type Config struct {
 	// delivers it again), and Wait returns a *runtime.DrainTimeoutError
 	// for it. Zero waits without bound.
 	DrainTimeout time.Duration
+	// State, when set, is where each pipeline keeps its state: a fresh
+	// start is restored from the pipeline's last snapshot, and a snapshot
+	// is saved every CheckpointInterval (DefaultCheckpointInterval when
+	// zero) and when the pipeline ends after end of stream or a drain.
+	State              *state.Dir
+	CheckpointInterval time.Duration
 }
 
 // Supervisor runs the pipelines of a plan and applies new plans to them.
@@ -67,6 +74,8 @@ type Supervisor struct {
 	errs    []error
 	// abandoned counts the records left in flight by killed executions.
 	abandoned int64
+	// keepers keep the pipelines' state, by pipeline name.
+	keepers map[string]*keeper
 
 	wg sync.WaitGroup
 }
@@ -84,6 +93,10 @@ type run struct {
 	// handover is set when the supervisor stopped it to replace or remove
 	// it: its end is then logged by the reload, not as a finish.
 	handover bool
+	// keeper keeps the pipeline's state (nil without a state dir);
+	// snapshots is closed once it stopped taking snapshots of exec.
+	keeper    *keeper
+	snapshots chan struct{}
 }
 
 // New returns a supervisor that runs nothing yet.
@@ -97,7 +110,8 @@ func New(cfg Config) *Supervisor {
 	}
 	idle := make(chan struct{})
 	close(idle)
-	return &Supervisor{cfg: cfg, log: log, runs: map[string]*run{}, live: map[*run]bool{}, idle: idle}
+	return &Supervisor{cfg: cfg, log: log, runs: map[string]*run{}, live: map[*run]bool{}, idle: idle,
+		keepers: map[string]*keeper{}}
 }
 
 // Report says what Apply did.
@@ -322,6 +336,12 @@ func (s *Supervisor) start(p *planner.Pipeline, checkpoints map[string]any, resu
 	if err != nil {
 		return nil, fmt.Errorf("pipeline %q: %w", p.Name, err)
 	}
+	k := s.keeper(p.Name, log)
+	if k != nil && !resume {
+		if checkpoints, err = k.restore(g); err != nil {
+			return nil, fmt.Errorf("pipeline %q: %w", p.Name, err)
+		}
+	}
 	for _, n := range g.Nodes {
 		cp, ok := checkpoints[n.Name]
 		if !ok {
@@ -342,11 +362,15 @@ func (s *Supervisor) start(p *planner.Pipeline, checkpoints map[string]any, resu
 	if s.stopped {
 		return nil, ErrStopped
 	}
-	exec, err := flowruntime.Start(context.Background(), g, flowruntime.Options{Clock: s.cfg.Clock, Logger: log})
+	exec, err := flowruntime.Start(context.Background(), g, flowruntime.Options{Clock: s.cfg.Clock, Logger: log, Snapshots: k != nil})
 	if err != nil {
 		return nil, fmt.Errorf("pipeline %q: %w", p.Name, err)
 	}
-	r := &run{name: p.Name, pipeline: p, graph: g, exec: exec, finished: make(chan struct{})}
+	r := &run{name: p.Name, pipeline: p, graph: g, exec: exec, finished: make(chan struct{}), keeper: k}
+	if k != nil {
+		r.snapshots = make(chan struct{})
+		go k.run(exec, r.snapshots)
+	}
 	s.live[r] = true
 	s.acquireLocked()
 	s.wg.Add(1)
@@ -363,6 +387,15 @@ func (s *Supervisor) wait(r *run) {
 	s.mu.Lock()
 	handover, killed := r.handover, s.killed
 	s.mu.Unlock()
+	if r.keeper != nil {
+		<-r.snapshots
+		if err == nil {
+			if serr := r.keeper.final(r.exec); serr != nil {
+				log.Error("state not saved at the end", "error", serr)
+				err = serr
+			}
+		}
+	}
 	// Where each source that keeps a checkpoint stopped: every record
 	// before it is finished.
 	for _, n := range r.graph.Nodes {

@@ -1,0 +1,168 @@
+package supervisor
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+
+	flowruntime "github.com/flowrun/flowrun/runtime"
+	"github.com/flowrun/flowrun/runtime/state"
+)
+
+// DefaultCheckpointInterval is how often a pipeline's state is saved when
+// Config.CheckpointInterval is zero.
+const DefaultCheckpointInterval = time.Second
+
+// keeper keeps one pipeline's state in the state dir: a fresh run is
+// restored from the last snapshot, a snapshot is saved every interval while
+// it runs, and a last one when it ends after end of stream or a drain.
+type keeper struct {
+	store    *state.Pipeline
+	interval time.Duration
+	log      hclog.Logger
+
+	mu  sync.Mutex // serializes saves; guards seq
+	seq uint64
+}
+
+// keeper returns the keeper of the pipeline named name, or nil without a
+// state dir. Versions of one pipeline share a keeper.
+func (s *Supervisor) keeper(name string, log hclog.Logger) *keeper {
+	if s.cfg.State == nil {
+		return nil
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if k := s.keepers[name]; k != nil {
+		return k
+	}
+	interval := s.cfg.CheckpointInterval
+	if interval <= 0 {
+		interval = DefaultCheckpointInterval
+	}
+	k := &keeper{store: s.cfg.State.Pipeline(name), interval: interval, log: log}
+	s.keepers[name] = k
+	return k
+}
+
+// restore loads the pipeline's snapshot and gives every stateful stage of g
+// its state; it returns the sources' checkpoints, for Resume.
+func (k *keeper) restore(g *flowruntime.Graph) (map[string]any, error) {
+	snap, err := k.store.Load()
+	if err != nil {
+		return nil, err
+	}
+	k.mu.Lock()
+	k.seq = snap.Sequence
+	k.mu.Unlock()
+	if snap.Sequence == 0 {
+		return nil, nil
+	}
+	checkpoints := map[string]any{}
+	used := map[string]bool{}
+	for _, n := range g.Nodes {
+		blob, ok := snap.Stages[n.Name]
+		if !ok {
+			continue
+		}
+		used[n.Name] = true
+		if n.Source != nil {
+			var cp any
+			if err := json.Unmarshal(blob, &cp); err != nil {
+				return nil, fmt.Errorf("state file %s: stage %q: %w", k.store.File(), n.Name, err)
+			}
+			checkpoints[n.Name] = cp
+			continue
+		}
+		st, ok := statefulOf(n)
+		if !ok {
+			k.log.Warn("saved state of a stage that keeps none now: ignored", "stage", n.Name)
+			continue
+		}
+		if err := st.RestoreState(blob); err != nil {
+			return nil, fmt.Errorf("state file %s: stage %q: %w", k.store.File(), n.Name, err)
+		}
+	}
+	for _, name := range snap.StageNames() {
+		if !used[name] {
+			k.log.Warn("saved state of a stage the pipeline no longer has: ignored", "stage", name)
+		}
+	}
+	k.log.Info("state restored", "file", k.store.File(), "sequence", snap.Sequence,
+		"saved", snap.Time.Format(time.RFC3339Nano), "stages", len(used))
+	return checkpoints, nil
+}
+
+func statefulOf(n *flowruntime.Node) (flowruntime.Stateful, bool) {
+	var op any = n.Processor
+	if n.Sink != nil {
+		op = n.Sink
+	}
+	st, ok := op.(flowruntime.Stateful)
+	return st, ok
+}
+
+// run saves a snapshot of exec every interval until exec ends, then closes
+// done. A pipeline
+// that cannot be snapshotted is told once; a failed snapshot is logged and
+// tried again at the next interval.
+func (k *keeper) run(exec *flowruntime.Execution, done chan<- struct{}) {
+	defer close(done)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() {
+		<-exec.Done()
+		cancel()
+	}()
+	tick := time.NewTicker(k.interval)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+		snap, err := exec.Snapshot(ctx)
+		switch {
+		case errors.Is(err, flowruntime.ErrNoSnapshot):
+			if ctx.Err() == nil && !errors.Is(err, context.Canceled) {
+				k.log.Warn("state is not kept", "error", err)
+			}
+			return
+		case err != nil:
+			if ctx.Err() == nil {
+				k.log.Warn("snapshot failed: the state is saved at the next interval", "error", err)
+			}
+			continue
+		}
+		if err := k.save(snap); err != nil {
+			k.log.Error("state not saved", "error", err)
+		}
+	}
+}
+
+// final saves the last snapshot of exec, which ended after end of stream or
+// a drain: a later run resumes after everything it finished.
+func (k *keeper) final(exec *flowruntime.Execution) error {
+	snap, err := exec.Snapshot(context.Background())
+	if err != nil {
+		return err
+	}
+	return k.save(snap)
+}
+
+func (k *keeper) save(snap *flowruntime.Snapshot) error {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	k.seq++
+	if err := k.store.Save(state.Snapshot{Sequence: k.seq, Time: time.Now().UTC(), Stages: snap.States}); err != nil {
+		return err
+	}
+	k.log.Debug("state saved", "sequence", k.seq, "stages", len(snap.States))
+	return nil
+}
