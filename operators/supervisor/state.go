@@ -50,9 +50,9 @@ func (s *Supervisor) keeper(name string, log hclog.Logger) *keeper {
 	return k
 }
 
-// restore loads the pipeline's snapshot and gives every stateful stage of g
-// its state; it returns the sources' checkpoints, for Resume.
-func (k *keeper) restore(g *flowruntime.Graph) (map[string]any, error) {
+// restore loads the pipeline's last snapshot and returns the state of each
+// stage in it (nil when there is none yet).
+func (k *keeper) restore(g *flowruntime.Graph) (map[string][]byte, error) {
 	snap, err := k.store.Load()
 	if err != nil {
 		return nil, err
@@ -63,39 +63,62 @@ func (k *keeper) restore(g *flowruntime.Graph) (map[string]any, error) {
 	if snap.Sequence == 0 {
 		return nil, nil
 	}
-	checkpoints := map[string]any{}
+	k.log.Info("state restored", "file", k.store.File(), "sequence", snap.Sequence,
+		"saved", snap.Time.Format(time.RFC3339Nano), "stages", len(snap.Stages))
+	return snap.Stages, nil
+}
+
+// applyStates gives every stage of g named in states its state before the
+// run starts: a source resumes from its checkpoint (Resumer), a stateful
+// processor or sink restores what it saved (Stateful). States of stages g
+// does not have, or that keep none now, are logged and ignored.
+func applyStates(g *flowruntime.Graph, states map[string][]byte, log hclog.Logger) error {
 	used := map[string]bool{}
 	for _, n := range g.Nodes {
-		blob, ok := snap.Stages[n.Name]
+		blob, ok := states[n.Name]
 		if !ok {
 			continue
 		}
 		used[n.Name] = true
 		if n.Source != nil {
-			var cp any
-			if err := json.Unmarshal(blob, &cp); err != nil {
-				return nil, fmt.Errorf("state file %s: stage %q: %w", k.store.File(), n.Name, err)
+			if err := resumeSource(n, blob, log); err != nil {
+				return err
 			}
-			checkpoints[n.Name] = cp
 			continue
 		}
 		st, ok := statefulOf(n)
 		if !ok {
-			k.log.Warn("saved state of a stage that keeps none now: ignored", "stage", n.Name)
+			log.Warn("saved state of a stage that keeps none now: ignored", "stage", n.Name)
 			continue
 		}
 		if err := st.RestoreState(blob); err != nil {
-			return nil, fmt.Errorf("state file %s: stage %q: %w", k.store.File(), n.Name, err)
+			return fmt.Errorf("stage %q: restore its state: %w", n.Name, err)
 		}
 	}
-	for _, name := range snap.StageNames() {
+	for name := range states {
 		if !used[name] {
-			k.log.Warn("saved state of a stage the pipeline no longer has: ignored", "stage", name)
+			log.Warn("saved state of a stage the pipeline no longer has: ignored", "stage", name)
 		}
 	}
-	k.log.Info("state restored", "file", k.store.File(), "sequence", snap.Sequence,
-		"saved", snap.Time.Format(time.RFC3339Nano), "stages", len(used))
-	return checkpoints, nil
+	return nil
+}
+
+// resumeSource makes the source n resume from the checkpoint blob (JSON).
+func resumeSource(n *flowruntime.Node, blob []byte, log hclog.Logger) error {
+	rs, ok := n.Source.(flowruntime.Resumer)
+	if !ok {
+		log.Warn("source cannot resume: it starts afresh", "stage", n.Name)
+		return nil
+	}
+	var cp any
+	if err := json.Unmarshal(blob, &cp); err != nil {
+		return fmt.Errorf("stage %q: checkpoint %s: %w", n.Name, blob, err)
+	}
+	if err := rs.Resume(cp); err != nil {
+		return err
+	}
+	log.Debug("source resumes", "stage", n.Name, "checkpoint", cp)
+	return nil
 }
 
 func statefulOf(n *flowruntime.Node) (flowruntime.Stateful, bool) {

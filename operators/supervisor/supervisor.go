@@ -2,6 +2,7 @@ package supervisor
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -204,17 +205,17 @@ func (s *Supervisor) applyLocked(plan *planner.Plan) (Report, error) {
 		go func() {
 			defer wg.Done()
 			t0 := time.Now()
-			var checkpoints map[string]any
+			var states map[string][]byte
 			if old != nil {
 				s.drain(old)
 				if pc.Change == planner.Changed {
-					checkpoints = s.checkpoints(old, pc.New)
+					states = s.handedOver(old, pc)
 				}
 			}
 			var r *run
 			var err error
 			if pc.Change != planner.Removed {
-				r, err = s.start(pc.New, checkpoints, pc.Change == planner.Changed)
+				r, err = s.start(pc.New, states, pc.Change == planner.Changed)
 			}
 			results[i] = outcome{name: pc.Name, run: r, took: time.Since(t0), err: err}
 		}()
@@ -302,27 +303,47 @@ func (s *Supervisor) drain(r *run) {
 	}
 }
 
-// checkpoints collects, from the ended run r, the checkpoint of every
-// source that the new version keeps under the same name and kind.
-func (s *Supervisor) checkpoints(r *run, next *planner.Pipeline) map[string]any {
-	out := map[string]any{}
+// handedOver returns, from the ended old version r of a changed pipeline,
+// the state the new version takes over: the final snapshot of every source
+// it keeps under the same name and kind and of every stateful stage it
+// keeps unchanged. When r has no final snapshot (it was killed at its drain
+// timeout) only the sources' checkpoints are handed over: what they count
+// as finished.
+func (s *Supervisor) handedOver(r *run, pc planner.PipelineChange) map[string][]byte {
+	changed := map[string]bool{}
+	for _, sc := range pc.Stages {
+		changed[sc.Name] = true
+	}
+	var final map[string][]byte
+	if snap, err := r.exec.Snapshot(context.Background()); err == nil {
+		final = snap.States
+	} else {
+		s.log.Named(r.name).Debug("no final snapshot of the old version: only the sources' checkpoints are handed over", "error", err)
+	}
+	out := map[string][]byte{}
 	for _, n := range r.graph.Nodes {
-		cp, ok := n.Source.(flowruntime.Checkpointer)
-		if !ok {
+		was, now := r.pipeline.Stage(n.Name), pc.New.Stage(n.Name)
+		if was == nil || now == nil || was.Kind != now.Kind || was.Block != now.Block {
 			continue
 		}
-		was, now := r.pipeline.Stage(n.Name), next.Stage(n.Name)
-		if was == nil || now == nil || was.Kind != now.Kind || now.Block != "source" {
+		if cp, ok := n.Source.(flowruntime.Checkpointer); ok {
+			if b, err := json.Marshal(cp.Checkpoint()); err == nil {
+				out[n.Name] = b
+			}
 			continue
 		}
-		out[n.Name] = cp.Checkpoint()
+		if b, ok := final[n.Name]; ok && !changed[n.Name] && n.Sink == nil {
+			out[n.Name] = b
+		}
 	}
 	return out
 }
 
-// start builds p and starts it; each source named in checkpoints resumes
-// from its checkpoint; resume also makes sinks keep what was written.
-func (s *Supervisor) start(p *planner.Pipeline, checkpoints map[string]any, resume bool) (*run, error) {
+// start builds p and starts it. Each stage named in states (handed over
+// by the old version) starts from its state, and resume makes sinks keep
+// what was written; a fresh start (not resume) with a state dir is
+// restored from the pipeline's last snapshot instead.
+func (s *Supervisor) start(p *planner.Pipeline, states map[string][]byte, resume bool) (*run, error) {
 	log := s.log.Named(p.Name)
 	env := operators.BuildEnv{
 		Clock:  s.cfg.Clock,
@@ -338,31 +359,22 @@ func (s *Supervisor) start(p *planner.Pipeline, checkpoints map[string]any, resu
 	}
 	k := s.keeper(p.Name, log)
 	if k != nil && !resume {
-		if checkpoints, err = k.restore(g); err != nil {
+		if states, err = k.restore(g); err != nil {
 			return nil, fmt.Errorf("pipeline %q: %w", p.Name, err)
 		}
 	}
-	for _, n := range g.Nodes {
-		cp, ok := checkpoints[n.Name]
-		if !ok {
-			continue
+	if err := applyStates(g, states, log); err != nil {
+		if k != nil && !resume {
+			err = fmt.Errorf("state file %s: %w", k.store.File(), err)
 		}
-		rs, ok := n.Source.(flowruntime.Resumer)
-		if !ok {
-			log.Warn("source cannot resume: it starts afresh", "stage", n.Name)
-			continue
-		}
-		if err := rs.Resume(cp); err != nil {
-			return nil, fmt.Errorf("pipeline %q: %w", p.Name, err)
-		}
-		log.Debug("source resumes", "stage", n.Name, "checkpoint", cp)
+		return nil, fmt.Errorf("pipeline %q: %w", p.Name, err)
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.stopped {
 		return nil, ErrStopped
 	}
-	exec, err := flowruntime.Start(context.Background(), g, flowruntime.Options{Clock: s.cfg.Clock, Logger: log, Snapshots: k != nil})
+	exec, err := flowruntime.Start(context.Background(), g, flowruntime.Options{Clock: s.cfg.Clock, Logger: log, Snapshots: true})
 	if err != nil {
 		return nil, fmt.Errorf("pipeline %q: %w", p.Name, err)
 	}
