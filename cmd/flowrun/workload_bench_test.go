@@ -89,15 +89,29 @@ func writeW2Input(b *testing.B, path string, n int) {
 }
 
 // BenchmarkW2 is JSONL file -> filter -> map -> JSONL file; one op is one
-// input line.
+// input line. The state sub-benchmark keeps the pipeline's state in a
+// state dir, saved every second: the cost of exactly-once output.
 func BenchmarkW2(b *testing.B) {
-	file := workload(b, "w2.flow")
-	dir := b.TempDir()
-	in, out := filepath.Join(dir, "in.jsonl"), filepath.Join(dir, "out.jsonl")
-	writeW2Input(b, in, b.N)
-	b.ReportAllocs()
-	b.ResetTimer()
-	runWorkload(b, b.N/5+min(b.N%5, 1), "--var", "input="+in, "--var", "output="+out, file)
+	for _, bc := range []struct {
+		name  string
+		state bool
+	}{{"plain", false}, {"state", true}} {
+		b.Run(bc.name, func(b *testing.B) {
+			file := workload(b, "w2.flow")
+			dir := b.TempDir()
+			in, out := filepath.Join(dir, "in.jsonl"), filepath.Join(dir, "out.jsonl")
+			writeW2Input(b, in, b.N)
+			args := []string{"--var", "input=" + in, "--var", "output=" + out, file}
+			if bc.state {
+				args = append([]string{"--state-dir", filepath.Join(dir, "state")}, args...)
+			}
+			b.ReportAllocs()
+			b.ResetTimer()
+			before := cpuTime()
+			runWorkload(b, b.N/5+min(b.N%5, 1), args...)
+			b.ReportMetric(float64(cpuTime()-before)/float64(b.N), "cpu-ns/op")
+		})
+	}
 }
 
 // BenchmarkW4 is CSV file -> reduce (count per level) -> stdout; one op is
