@@ -43,6 +43,9 @@ type BuildEnv struct {
 	// (a hot reload hands it over): sinks keep what that run wrote, so a
 	// file sink appends instead of truncating.
 	Resume bool
+	// KeepsState is true when the pipeline's state is kept in a state dir
+	// (flowrun run --state-dir), so that positions survive a restart.
+	KeepsState bool
 }
 
 // Path resolves a file path option against Dir.

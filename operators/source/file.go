@@ -56,6 +56,9 @@ func buildFile(st *planner.Stage, env operators.BuildEnv) (*flowruntime.Node, er
 		atEnd:   st.Options.String("start_at") == "end",
 		poll:    st.Options.Duration("poll_interval"),
 	}
+	if f.follow && !env.KeepsState && !env.Resume && env.Logger != nil {
+		env.Logger.Warn("a followed file's position is not kept: a restarted run reads it again from the start (or its end, with start_at = \"end\"); run with --state-dir to resume where it stopped", "path", f.pattern)
+	}
 	return &flowruntime.Node{Source: f}, nil
 }
 

@@ -346,12 +346,13 @@ func (s *Supervisor) handedOver(r *run, pc planner.PipelineChange) map[string][]
 func (s *Supervisor) start(p *planner.Pipeline, states map[string][]byte, resume bool) (*run, error) {
 	log := s.log.Named(p.Name)
 	env := operators.BuildEnv{
-		Clock:  s.cfg.Clock,
-		Logger: log,
-		Stdin:  s.cfg.Stdin,
-		Stdout: s.cfg.Stdout,
-		Dir:    filepath.Dir(p.Range.Filename),
-		Resume: resume,
+		Clock:      s.cfg.Clock,
+		Logger:     log,
+		Stdin:      s.cfg.Stdin,
+		Stdout:     s.cfg.Stdout,
+		Dir:        filepath.Dir(p.Range.Filename),
+		Resume:     resume,
+		KeepsState: s.cfg.State != nil,
 	}
 	g, err := s.cfg.Registry.BuildGraph(p, env)
 	if err != nil {
