@@ -1,6 +1,9 @@
 package transform
 
 import (
+	"encoding/json"
+	"errors"
+	"fmt"
 	"time"
 
 	"github.com/flowrun/flowrun/operators"
@@ -23,14 +26,18 @@ var batchKind = &operators.Kind{
 		})
 	}(),
 	Build: func(st *planner.Stage, env operators.BuildEnv) (*flowruntime.Node, error) {
-		b := &Batch{size: int(st.Options.Int("size")), timeout: st.Options.Duration("timeout"), clock: env.Clock}
+		b := &Batch{stage: st.Name, size: int(st.Options.Int("size")), timeout: st.Options.Duration("timeout"), clock: env.Clock}
 		return &flowruntime.Node{Processor: b}, nil
 	},
 }
 
-// Batch collects records into batches. It is a Holder (records wait in it)
-// and Timed (a batch is emitted once its first record waited timeout).
+var _ flowruntime.Stateful = (*Batch)(nil)
+
+// Batch collects records into batches. It is a Holder (records wait in it),
+// Timed (a batch is emitted once its first record waited timeout) and
+// Stateful (a restored batch goes on with the saved records).
 type Batch struct {
+	stage    string
 	size     int
 	timeout  time.Duration
 	clock    flowruntime.Clock
@@ -89,4 +96,73 @@ func (b *Batch) Tick(now time.Time, emit func(flowruntime.Record)) error {
 		b.emit(emit)
 	}
 	return nil
+}
+
+// batchState is a batch's saved state: the records of the unfinished
+// batch, where its first record came from (the batch record carries it),
+// and when it times out. A restored batch keeps its deadline, so one that
+// passed while the pipeline was down emits the batch at the first tick
+// after the restart.
+type batchState struct {
+	stateHeader
+	Records  []json.RawMessage `json:"records"`
+	First    *firstMeta        `json:"first,omitempty"`
+	Deadline time.Time         `json:"deadline,omitzero"`
+}
+
+// firstMeta is the metadata of a batch's first record but its time, which
+// the batch record does not keep.
+type firstMeta struct {
+	Source   string `json:"source,omitempty"`
+	Position int64  `json:"position,omitempty"`
+	File     string `json:"file,omitempty"`
+}
+
+// SaveState returns the records of the unfinished batch.
+func (b *Batch) SaveState() ([]byte, error) {
+	return saveState("batch", b.stage, func(c *valueCodec) (any, error) {
+		recs, err := c.encodeAll(b.recs)
+		if err != nil {
+			return nil, fmt.Errorf("held record: %w", err)
+		}
+		st := batchState{stateHeader: header("batch"), Records: recs}
+		if len(b.recs) > 0 {
+			st.First = &firstMeta{Source: b.first.Source, Position: b.first.Position, File: b.first.File}
+			if b.timeout > 0 {
+				st.Deadline = b.deadline
+			}
+		}
+		return st, nil
+	})
+}
+
+// RestoreState replaces the unfinished batch with a saved one. A state
+// saved without a timeout restored into a batch with one times out a
+// timeout after the restart; a batch larger than size is emitted with the
+// next record.
+func (b *Batch) RestoreState(state []byte) error {
+	var st batchState
+	return restoreState("batch", b.stage, state, &st, func(c *valueCodec) error {
+		recs, err := c.decodeRecords(st.Records)
+		if err != nil {
+			return err
+		}
+		if len(recs) > 0 && st.First == nil {
+			return errors.New("held records without their first record's metadata")
+		}
+		b.recs, b.first, b.deadline = nil, flowruntime.Meta{}, time.Time{}
+		if len(recs) == 0 {
+			return nil
+		}
+		b.recs = make([]any, 0, max(b.size, len(recs)))
+		b.recs = append(b.recs, recs...)
+		b.first = flowruntime.Meta{Source: st.First.Source, Position: st.First.Position, File: st.First.File}
+		if b.timeout > 0 {
+			b.deadline = st.Deadline
+			if b.deadline.IsZero() {
+				b.deadline = b.clock.Now().Add(b.timeout)
+			}
+		}
+		return nil
+	})
 }

@@ -1,6 +1,8 @@
 package transform
 
 import (
+	"encoding/json"
+	"errors"
 	"fmt"
 	"time"
 
@@ -35,6 +37,7 @@ var reduceKind = &operators.Kind{
 	}(),
 	Build: func(st *planner.Stage, env operators.BuildEnv) (*flowruntime.Node, error) {
 		r := &Reduce{
+			stage:  st.Name,
 			init:   st.Options["init"],
 			step:   st.Options.Expr("step"),
 			group:  st.Options.Expr("group"),
@@ -47,11 +50,15 @@ var reduceKind = &operators.Kind{
 	},
 }
 
+var _ flowruntime.Stateful = (*Reduce)(nil)
+
 // Reduce folds records into accumulators and emits them at end of stream
-// and, with every, at the end of each period (it is Timed then). The step
+// and, with every, at the end of each period (it is Timed then). It is
+// Stateful: a restored reduce goes on with the saved accumulators. The step
 // expression sees the record's fields and acc; the record's own acc field,
 // if any, is hidden from it.
 type Reduce struct {
+	stage string
 	init  any
 	step  *expression.Program
 	group *expression.Program
@@ -171,4 +178,92 @@ func (r *Reduce) emitAll(emit func(flowruntime.Record)) {
 	r.order = r.order[:0]
 	clear(r.groups)
 	r.held = 0
+}
+
+// reduceState is a reduce's saved state: its accumulators in the order
+// their groups opened, how many records they hold, and, with every, the
+// period they belong to. A period that ended while the pipeline was down
+// is emitted at the first tick after the restart.
+type reduceState struct {
+	stateHeader
+	keyedShape
+	Start  time.Time      `json:"start,omitzero"`
+	End    time.Time      `json:"end,omitzero"`
+	Held   int            `json:"held"`
+	Groups []reducedGroup `json:"groups"`
+}
+
+// reducedGroup is one accumulator; Key is absent without group.
+type reducedGroup struct {
+	Key   json.RawMessage `json:"key,omitempty"`
+	Value json.RawMessage `json:"value"`
+}
+
+// SaveState returns the accumulators and the count of records they hold.
+func (r *Reduce) SaveState() ([]byte, error) {
+	return saveState("reduce", r.stage, func(c *valueCodec) (any, error) {
+		st := reduceState{stateHeader: header("reduce"), keyedShape: shapeOf(r.group, r.every),
+			Held: r.held, Groups: make([]reducedGroup, len(r.order))}
+		if r.every > 0 && len(r.order) > 0 {
+			st.Start, st.End = r.start, r.end
+		}
+		for i, a := range r.order {
+			g := &st.Groups[i]
+			var err error
+			if r.group != nil {
+				if g.Key, err = c.encode(a.key); err != nil {
+					return nil, fmt.Errorf("group key: %w", err)
+				}
+			}
+			if g.Value, err = c.encode(a.value); err != nil {
+				return nil, fmt.Errorf("accumulator: %w", err)
+			}
+		}
+		return st, nil
+	})
+}
+
+// RestoreState replaces the accumulators with saved ones. The state must
+// have been saved by a reduce with the same group (present or not) and
+// every; more groups than max_groups are kept, and new ones refused until
+// the next emission.
+func (r *Reduce) RestoreState(b []byte) error {
+	var st reduceState
+	return restoreState("reduce", r.stage, b, &st, func(c *valueCodec) error {
+		if err := st.fits(shapeOf(r.group, r.every)); err != nil {
+			return err
+		}
+		switch {
+		case st.Held < 0:
+			return fmt.Errorf("negative held count %d", st.Held)
+		case !st.Grouped && len(st.Groups) > 1:
+			return fmt.Errorf("%d accumulators without group", len(st.Groups))
+		case r.every > 0 && len(st.Groups) > 0 && !st.End.After(st.Start):
+			return errors.New("accumulators without the period they belong to")
+		}
+		groups := make(map[any]*accumulator, len(st.Groups))
+		order := make([]*accumulator, 0, len(st.Groups))
+		for i, g := range st.Groups {
+			key, id, err := c.groupKey(g.Key, st.Grouped, &r.enc, &r.buf)
+			if err != nil {
+				return fmt.Errorf("group %d: %w", i, err)
+			}
+			if groups[id] != nil {
+				return fmt.Errorf("group %d: key %s saved twice", i, g.Key)
+			}
+			v, err := c.decode(g.Value)
+			if err != nil {
+				return fmt.Errorf("group %d: accumulator: %w", i, err)
+			}
+			a := &accumulator{key: key, value: v}
+			groups[id] = a
+			order = append(order, a)
+		}
+		r.groups, r.order, r.held = groups, order, st.Held
+		r.start, r.end = time.Time{}, time.Time{}
+		if r.every > 0 && len(order) > 0 {
+			r.start, r.end = st.Start, st.End
+		}
+		return nil
+	})
 }

@@ -1,6 +1,8 @@
 package transform
 
 import (
+	"encoding/json"
+	"fmt"
 	"time"
 
 	"github.com/flowrun/flowrun/runtime/onerror"
@@ -47,6 +49,7 @@ var windowKind = &operators.Kind{
 	}(),
 	Build: func(st *planner.Stage, env operators.BuildEnv) (*flowruntime.Node, error) {
 		w := &Window{
+			stage:   st.Name,
 			size:    int(st.Options.Int("size")),
 			every:   st.Options.Duration("every"),
 			group:   st.Options.Expr("group"),
@@ -58,10 +61,14 @@ var windowKind = &operators.Kind{
 	},
 }
 
+var _ flowruntime.Stateful = (*Window)(nil)
+
 // Window collects records into tumbling windows, by count (size) or by
 // time (every), one window per group key at a time. Time windows are
 // aligned to multiples of every on the runtime's clock and closed by Tick.
+// It is Stateful: a restored window goes on with the saved open windows.
 type Window struct {
+	stage   string
 	size    int
 	every   time.Duration
 	group   *expression.Program
@@ -199,4 +206,90 @@ func (w *Window) Tick(now time.Time, emit func(flowruntime.Record)) error {
 		}
 	}
 	return nil
+}
+
+// windowState is a window's saved state: its open windows, in the order
+// they opened, each with its bounds and records. A restored time window
+// keeps its bounds, so one whose end passed while the pipeline was down is
+// emitted, as it was, at the first tick after the restart.
+type windowState struct {
+	stateHeader
+	keyedShape
+	Windows []openWindow `json:"windows"`
+}
+
+// openWindow is one open window; Key is absent without group. A count
+// window's end is when its last record came.
+type openWindow struct {
+	Key     json.RawMessage   `json:"key,omitempty"`
+	Start   time.Time         `json:"start"`
+	End     time.Time         `json:"end"`
+	Records []json.RawMessage `json:"records"`
+}
+
+// SaveState returns the open windows and their records.
+func (w *Window) SaveState() ([]byte, error) {
+	return saveState("window", w.stage, func(c *valueCodec) (any, error) {
+		st := windowState{stateHeader: header("window"), keyedShape: shapeOf(w.group, w.every), Windows: []openWindow{}}
+		for _, win := range w.open {
+			if win.closed {
+				continue
+			}
+			o := openWindow{Start: win.start, End: win.end}
+			var err error
+			if w.group != nil {
+				if o.Key, err = c.encode(win.key); err != nil {
+					return nil, fmt.Errorf("group key: %w", err)
+				}
+			}
+			if o.Records, err = c.encodeAll(win.recs); err != nil {
+				return nil, fmt.Errorf("held record: %w", err)
+			}
+			st.Windows = append(st.Windows, o)
+		}
+		return st, nil
+	})
+}
+
+// RestoreState replaces the open windows with saved ones. The state must
+// have been saved by a window with the same group (present or not) and
+// every (or none, for count windows); the records held may exceed
+// max_records, and the next record then emits its window.
+func (w *Window) RestoreState(b []byte) error {
+	var st windowState
+	return restoreState("window", w.stage, b, &st, func(c *valueCodec) error {
+		if err := st.fits(shapeOf(w.group, w.every)); err != nil {
+			return err
+		}
+		if !st.Grouped && len(st.Windows) > 1 {
+			return fmt.Errorf("%d open windows without group", len(st.Windows))
+		}
+		windows := make(map[any]*window, len(st.Windows))
+		open := make([]*window, 0, len(st.Windows))
+		held := 0
+		for i, o := range st.Windows {
+			key, id, err := c.groupKey(o.Key, st.Grouped, &w.enc, &w.buf)
+			if err != nil {
+				return fmt.Errorf("window %d: %w", i, err)
+			}
+			switch {
+			case windows[id] != nil:
+				return fmt.Errorf("window %d: key %s saved twice", i, o.Key)
+			case w.every > 0 && !o.End.After(o.Start):
+				return fmt.Errorf("window %d: end %s is not after its start %s", i, o.End.Format(time.RFC3339Nano), o.Start.Format(time.RFC3339Nano))
+			case len(o.Records) == 0:
+				return fmt.Errorf("window %d: an open window without records", i)
+			}
+			recs, err := c.decodeRecords(o.Records)
+			if err != nil {
+				return fmt.Errorf("window %d: %w", i, err)
+			}
+			win := &window{id: id, key: key, start: o.Start, end: o.End, recs: recs}
+			held += len(recs)
+			windows[id] = win
+			open = append(open, win)
+		}
+		w.windows, w.open, w.held = windows, open, held
+		return nil
+	})
 }
