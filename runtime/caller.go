@@ -58,6 +58,7 @@ func (ex *Execution) runCaller(n *node) {
 	call := func(r *result) {
 		defer ex.wg.Done()
 		rec := r.rec
+		start := time.Now()
 		res, err := c.Call(ctx, rec)
 		if err != nil {
 			sleep := func(d time.Duration) bool { return ex.clock.Sleep(ctx, d) == nil }
@@ -67,6 +68,8 @@ func (ex *Execution) runCaller(n *node) {
 				return err
 			})
 		}
+		// Busy time is the share of the concurrency in use.
+		n.busy.Add(int64(time.Since(start)) / int64(conc))
 		if err == nil {
 			r.rec = res
 		}

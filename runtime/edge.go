@@ -44,6 +44,10 @@ type edge struct {
 	// source whose output this is.
 	unwanted atomic.Bool
 	stop     sourceStop
+
+	// tapFrom is the node whose taps see the batches pushed on the edge
+	// (nil for a dead-letter edge and a broadcast's later branches).
+	tapFrom *node
 }
 
 // tryReserve takes up to want record credits without waiting.
@@ -97,6 +101,11 @@ func (e *edge) unreserve(n int) {
 
 // push queues b, whose records were reserved (and bytes charged).
 func (e *edge) push(b *batch) {
+	if e.tapFrom != nil {
+		if ts := e.tapFrom.tap.Load(); ts != nil {
+			ts.offer(b.recs)
+		}
+	}
 	n, bytes := int64(len(b.recs)), b.bytes
 	// Counted before the consumer can see b, so that the counters never
 	// exceed what the credits allow.
@@ -232,6 +241,11 @@ func (e *edge) close() {
 // first for drop_oldest. It returns the number of records dropped. b must
 // hold no acknowledgements; it is recycled if nothing of it is kept.
 func (e *edge) offer(b *batch, sizes []int64) int {
+	if e.tapFrom != nil {
+		if ts := e.tapFrom.tap.Load(); ts != nil {
+			ts.offer(b.recs)
+		}
+	}
 	n := int64(len(b.recs))
 	var total int64
 	for _, s := range sizes {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/flowrun/flowrun/runtime/onerror"
 	"golang.org/x/time/rate"
@@ -96,6 +97,14 @@ type node struct {
 	task   *task
 
 	received, emitted, errors, skipped, deadLettered, dropped, retries atomic.Int64
+	// busy is the time the node spent working, in nanoseconds (see
+	// NodeStats.Busy); writes, for a sink, times its Write calls.
+	busy   atomic.Int64
+	writes *histogram
+	// tap holds the taps attached to the node, nil when there are none
+	// (see Execution.Tap); tapDropped counts the records they missed.
+	tap        atomic.Pointer[tapSet]
+	tapDropped atomic.Int64
 	// skipWarn and deadWarn limit the warnings about single records (see
 	// warnFirst).
 	skipWarn, deadWarn rate.Sometimes
@@ -269,17 +278,22 @@ func (e *Execution) Stats() Stats {
 			DeadLettered: n.deadLettered.Load(),
 			Dropped:      n.dropped.Load(),
 			Retries:      n.retries.Load(),
+			Busy:         time.Duration(n.busy.Load()),
+			Writes:       n.writes.snapshot(),
+			TapDropped:   n.tapDropped.Load(),
 		})
 	}
 	for _, ed := range e.edges {
 		s.Edges = append(s.Edges, EdgeStats{
-			From:      ed.spec.From,
-			To:        ed.spec.To,
-			Capacity:  int(ed.capacity),
-			Bytes:     ed.capBytes,
-			Fill:      ed.fill.Load(),
-			FillBytes: ed.fillBytes.Load(),
-			Dropped:   ed.dropped.Load(),
+			From:       ed.spec.From,
+			To:         ed.spec.To,
+			Capacity:   int(ed.capacity),
+			Bytes:      ed.capBytes,
+			Fill:       ed.fill.Load(),
+			FillBytes:  ed.fillBytes.Load(),
+			Dropped:    ed.dropped.Load(),
+			WhenFull:   ed.mode,
+			DeadLetter: ed.spec.DeadLetter,
 		})
 	}
 	return s
@@ -333,6 +347,9 @@ func (ex *Execution) build(g *Graph, order []int) {
 		n := &node{spec: spec, ex: ex, policy: spec.OnError.Resolve(role(spec)), log: ex.log.Named(spec.Name),
 			skipWarn: rate.Sometimes{First: warnFirst, Interval: warnInterval},
 			deadWarn: rate.Sometimes{First: warnFirst, Interval: warnInterval}}
+		if spec.Sink != nil {
+			n.writes = newHistogram(WriteBuckets)
+		}
 		ex.nodes[i] = n
 		byName[spec.Name] = n
 	}
@@ -354,6 +371,11 @@ func (ex *Execution) build(g *Graph, order []int) {
 		if spec.DeadLetter {
 			e.from.dl = e
 		} else {
+			// What leaves the node on this edge is tapped here, except on
+			// the later branches of a broadcast, copies of the first's.
+			if f := e.from.spec.Fanout; f == nil || f.Mode != Broadcast || len(e.from.out) == 0 {
+				e.tapFrom = e.from
+			}
 			e.from.out = append(e.from.out, e)
 		}
 		e.to.in = append(e.to.in, e)

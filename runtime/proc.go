@@ -23,6 +23,9 @@ type procLoop struct {
 	// once one finished and the outputs closed.
 	finishers []Finisher
 	ended     bool
+	// blocked is the time of the batch under way not to count as busy at
+	// its end: spent waiting for output credit, or counted already.
+	blocked time.Duration
 }
 
 type stage struct {
@@ -37,6 +40,10 @@ type stage struct {
 	dlo     *outport
 	emit    func(Record)
 	in, out int64
+	// tap is the node's taps for the batch under way, for a stage whose
+	// output goes to the next fused stage rather than on an edge (where
+	// the edge taps it).
+	tap *tapSet
 }
 
 func (pl *procLoop) init() {
@@ -70,6 +77,9 @@ func (pl *procLoop) init() {
 			if next.g != nil {
 				s.emit = func(r Record) {
 					s.out++
+					if s.tap != nil {
+						s.tap.offerOne(r)
+					}
 					pl.process(next, r)
 				}
 				continue
@@ -77,6 +87,9 @@ func (pl *procLoop) init() {
 			// The common case, kept short: a plain next stage.
 			s.emit = func(r Record) {
 				s.out++
+				if s.tap != nil {
+					s.tap.offerOne(r)
+				}
 				if pl.dead {
 					return
 				}
@@ -97,10 +110,36 @@ func (pl *procLoop) init() {
 				o.avail--
 				return
 			}
+			// Sends the full batch, and may wait for credit.
+			t0 := time.Now()
 			if !o.emit(pl.ctx, r) {
 				pl.dead = true
 			}
+			pl.blocked += time.Since(t0)
 		}
+	}
+}
+
+// loadTaps reads the taps of the stages whose output the edges do not see,
+// once per batch.
+func (pl *procLoop) loadTaps() {
+	for _, s := range pl.stages {
+		if s.next != nil {
+			s.tap = s.n.tap.Load()
+		}
+	}
+}
+
+// busy counts the time since start, less blocked, as busy time of every
+// stage of the chain.
+func (pl *procLoop) busy(start time.Time) {
+	d := time.Since(start) - pl.blocked
+	pl.blocked = 0
+	if d <= 0 {
+		return
+	}
+	for _, s := range pl.stages {
+		s.n.busy.Add(int64(d))
 	}
 }
 
@@ -135,7 +174,16 @@ func (pl *procLoop) process(s *stage, r Record) {
 	s.in++
 	if s.g != nil && (s.tg == nil || !s.tg.TryWait()) {
 		pl.flushAll()
-		if err := s.g.Wait(pl.ctx); err != nil {
+		// The wait is the stage's work (a throttle's pacing), counted at
+		// once rather than at the end of a batch that may take long.
+		t0 := time.Now()
+		err := s.g.Wait(pl.ctx)
+		d := time.Since(t0)
+		pl.blocked += d
+		for _, st := range pl.stages {
+			st.n.busy.Add(int64(d))
+		}
+		if err != nil {
 			if pl.ctx.Err() == nil {
 				pl.ex.fail(s.n.recordError(r, err))
 			}
@@ -190,6 +238,10 @@ func (pl *procLoop) unhold(force bool) {
 }
 
 func (pl *procLoop) handle(b *batch) {
+	start := time.Now()
+	if len(pl.stages) > 1 {
+		pl.loadTaps()
+	}
 	first := pl.stages[0]
 	n, bytes := len(b.recs), b.bytes
 	if first.h != nil {
@@ -206,6 +258,7 @@ func (pl *procLoop) handle(b *batch) {
 			}
 			if pl.dead {
 				pl.count()
+				pl.busy(start)
 				return
 			}
 		}
@@ -214,12 +267,14 @@ func (pl *procLoop) handle(b *batch) {
 			pl.process(first, b.recs[i])
 			if pl.dead {
 				pl.count()
+				pl.busy(start)
 				return
 			}
 		}
 	}
 	pl.unhold(false)
 	pl.count()
+	pl.busy(start)
 	pl.in.release(n, bytes)
 	pl.ex.pool.put(b)
 }
@@ -277,6 +332,7 @@ func (pl *procLoop) run() {
 		}
 		if eos {
 			if s.h != nil {
+				pl.loadTaps()
 				pl.setAcks(pl.held)
 				if err := s.h.Flush(s.emit); err != nil {
 					ex.fail(&StageError{Pipeline: ex.pipeline, Stage: s.n.spec.Name, Err: err})
@@ -339,6 +395,9 @@ func (pl *procLoop) timed() bool {
 	if now.Before(dl) {
 		return true
 	}
+	start := time.Now()
+	defer pl.busy(start)
+	pl.loadTaps()
 	pl.setAcks(pl.held)
 	if err := s.tm.Tick(now, s.emit); err != nil {
 		pl.ex.fail(&StageError{Pipeline: pl.ex.pipeline, Stage: s.n.spec.Name, Err: err})

@@ -70,7 +70,10 @@ func (ex *Execution) runSink(n *node) {
 		if dlo != nil {
 			dlo.setAcks(b.acks)
 		}
-		if !ex.write(ctx, n, t, dlo, b.recs) {
+		start := time.Now()
+		written := ex.write(ctx, n, t, dlo, b.recs)
+		n.busy.Add(int64(time.Since(start)))
+		if !written {
 			ok = false
 			return
 		}
@@ -109,13 +112,22 @@ func (ex *Execution) next(ctx context.Context, t *task, in *edge, dlo *outport) 
 // follows the policy (settle). It reports whether the sink may go on.
 func (ex *Execution) write(ctx context.Context, n *node, t *task, dlo *outport, recs []Record) bool {
 	sleep := func(d time.Duration) bool { return t.sleep(ctx, ex.clock, d) }
-	write := func() error { return n.spec.Sink.Write(ctx, recs) }
+	write := func() error {
+		start := time.Now()
+		err := n.spec.Sink.Write(ctx, recs)
+		n.writes.observe(time.Since(start))
+		return err
+	}
 	err := write()
 	if err != nil {
 		err = n.tries(ctx, sleep, err, write)
 	}
+	ts := n.tap.Load()
 	if err == nil {
 		n.emitted.Add(int64(len(recs)))
+		if ts != nil {
+			ts.offer(recs)
+		}
 		return true
 	}
 	if ctx.Err() != nil {
@@ -124,6 +136,13 @@ func (ex *Execution) write(ctx context.Context, n *node, t *task, dlo *outport, 
 	var f *onerror.Failures
 	if errors.As(err, &f) {
 		n.emitted.Add(int64(len(recs) - len(f.Errs)))
+		if ts != nil {
+			for i := range recs {
+				if _, failed := f.Errs[i]; !failed {
+					ts.offerOne(recs[i])
+				}
+			}
+		}
 		for i, rec := range recs {
 			if e, failed := f.Errs[i]; failed && !n.settle(ctx, dlo, rec, e) {
 				return false
