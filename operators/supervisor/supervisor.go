@@ -8,7 +8,9 @@ import (
 	"io"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
@@ -77,6 +79,10 @@ type Supervisor struct {
 	abandoned int64
 	// keepers keep the pipelines' state, by pipeline name.
 	keepers map[string]*keeper
+	// started is set once Start has started every pipeline.
+	started bool
+	// reloads counts the reloads by outcome.
+	reloads struct{ applied, rejected, failed atomic.Int64 }
 
 	wg sync.WaitGroup
 }
@@ -139,7 +145,31 @@ func (s *Supervisor) Start(plan *planner.Plan) error {
 		s.wg.Wait()
 		return err
 	}
+	s.mu.Lock()
+	s.started = true
+	s.mu.Unlock()
 	return nil
+}
+
+// Ready reports whether the supervisor serves: Start has started every
+// pipeline, and Stop or Kill has not been called.
+func (s *Supervisor) Ready() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.started && !s.stopped
+}
+
+// ReloadCounts counts reloads (Reload calls) by outcome.
+type ReloadCounts struct {
+	// Applied counts the reloads whose plan was applied, Rejected those
+	// whose files were invalid (nothing changed), Failed those applied in
+	// part because a pipeline could not start.
+	Applied, Rejected, Failed int64
+}
+
+// Reloads returns the counts of reloads so far.
+func (s *Supervisor) Reloads() ReloadCounts {
+	return ReloadCounts{Applied: s.reloads.applied.Load(), Rejected: s.reloads.rejected.Load(), Failed: s.reloads.failed.Load()}
 }
 
 // Reload loads the files again with Config.Load and applies the plan. When
@@ -156,10 +186,17 @@ func (s *Supervisor) Reload() error {
 	}
 	plan, ok := s.cfg.Load()
 	if !ok {
+		s.reloads.rejected.Add(1)
 		s.log.Warn("reload rejected: the running pipelines keep running unchanged")
 		return nil
 	}
 	_, err := s.applyLocked(plan)
+	switch {
+	case err == nil:
+		s.reloads.applied.Add(1)
+	case !errors.Is(err, ErrStopped):
+		s.reloads.failed.Add(1)
+	}
 	return err
 }
 
@@ -583,4 +620,66 @@ func (s *Supervisor) Stats(name string) (flowruntime.Stats, bool) {
 		return flowruntime.Stats{}, false
 	}
 	return r.exec.Stats(), true
+}
+
+// Status is where a pipeline is in its life.
+type Status uint8
+
+// The statuses of a pipeline.
+const (
+	// Running: started, its sources read.
+	Running Status = iota
+	// Draining: stopping (Stop, or the old version in a handover or a
+	// removal): its sources have stopped and what is in flight drains.
+	Draining
+	// Finished: ended after end of stream or a drain.
+	Finished
+	// Failed: ended with an error, or killed.
+	Failed
+)
+
+var statusNames = [...]string{Running: "running", Draining: "draining", Finished: "finished", Failed: "failed"}
+
+// String returns the status's name, as "running".
+func (st Status) String() string {
+	if int(st) < len(statusNames) {
+		return statusNames[st]
+	}
+	return "Status(" + strconv.Itoa(int(st)) + ")"
+}
+
+// Status returns the status of the pipeline named name, and false when
+// there is none in place.
+func (s *Supervisor) Status(name string) (Status, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	r := s.runs[name]
+	if r == nil {
+		return 0, false
+	}
+	select {
+	case <-r.finished:
+		if r.err != nil {
+			return Failed, true
+		}
+		return Finished, true
+	default:
+	}
+	if s.stopped || r.handover {
+		return Draining, true
+	}
+	return Running, true
+}
+
+// Execution returns the execution of the version in place of the pipeline
+// named name (running or ended), and false when there is none: to read its
+// stats or tap its stages.
+func (s *Supervisor) Execution(name string) (*flowruntime.Execution, bool) {
+	s.mu.Lock()
+	r := s.runs[name]
+	s.mu.Unlock()
+	if r == nil {
+		return nil, false
+	}
+	return r.exec, true
 }
