@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"time"
 
@@ -23,6 +24,7 @@ const DefaultCheckpointInterval = time.Second
 // it runs, and a last one when it ends after end of stream or a drain.
 type keeper struct {
 	store    *state.Pipeline
+	dir      string // the state dir's path, for ResetHint
 	interval time.Duration
 	log      hclog.Logger
 
@@ -45,7 +47,7 @@ func (s *Supervisor) keeper(name string, log hclog.Logger) *keeper {
 	if interval <= 0 {
 		interval = DefaultCheckpointInterval
 	}
-	k := &keeper{store: s.cfg.State.Pipeline(name), interval: interval, log: log}
+	k := &keeper{store: s.cfg.State.Pipeline(name), dir: s.cfg.State.Path(), interval: interval, log: log}
 	s.keepers[name] = k
 	return k
 }
@@ -55,6 +57,9 @@ func (s *Supervisor) keeper(name string, log hclog.Logger) *keeper {
 func (k *keeper) restore(g *flowruntime.Graph) (map[string][]byte, error) {
 	snap, err := k.store.Load()
 	if err != nil {
+		if fe := (*state.FileError)(nil); errors.As(err, &fe) {
+			err = fmt.Errorf("%w (%s)", err, ResetHint(k.dir, k.store.Name()))
+		}
 		return nil, err
 	}
 	k.mu.Lock()
@@ -119,6 +124,24 @@ func resumeSource(n *flowruntime.Node, blob []byte, log hclog.Logger) error {
 	}
 	log.Debug("source resumes", "stage", n.Name, "checkpoint", cp)
 	return nil
+}
+
+// ResetHint tells how to forget the unusable state of the pipeline named
+// pipeline in the state dir dir, as a shell command line: "to start afresh:
+// flowrun state reset DIR --pipeline NAME".
+func ResetHint(dir, pipeline string) string {
+	if strings.HasPrefix(dir, "-") {
+		dir = "./" + dir // not a flag
+	}
+	return "to start afresh: flowrun state reset " + shellWord(dir) + " --pipeline " + shellWord(pipeline)
+}
+
+// shellWord quotes s for a POSIX shell when it needs it.
+func shellWord(s string) string {
+	if s != "" && strings.Trim(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-./,:=@%+") == "" {
+		return s
+	}
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }
 
 func statefulOf(n *flowruntime.Node) (flowruntime.Stateful, bool) {
