@@ -14,6 +14,7 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 
+	"github.com/flowrun/flowrun/engine/admin"
 	"github.com/flowrun/flowrun/lang/diag"
 	"github.com/flowrun/flowrun/operators/all"
 	"github.com/flowrun/flowrun/operators/supervisor"
@@ -40,7 +41,9 @@ type runFlags struct {
 	// checkpointInterval how often it is saved.
 	stateDir           string
 	checkpointInterval time.Duration
-	args               []string
+	// admin is the address of the admin server ("" serves none).
+	admin string
+	args  []string
 }
 
 // parseRunFlags parses the arguments of `flowrun run`. On a usage error it
@@ -57,8 +60,9 @@ func parseRunFlags(args []string, stderr io.Writer) (runFlags, bool) {
 	fs.DurationVar(&f.drainTimeout, "drain-timeout", DefaultDrainTimeout, "how long a graceful stop (signal, or the old version in a reload) waits for the records in flight before it kills the run and exits 1; 0 waits without bound")
 	fs.StringVar(&f.stateDir, "state-dir", os.Getenv("FLOWRUN_STATE_DIR"), "`DIR` where each pipeline keeps its state (source positions, stage state, sinks' committed output), so a restarted run resumes where the last one stopped (default $FLOWRUN_STATE_DIR; none when empty)")
 	fs.DurationVar(&f.checkpointInterval, "checkpoint-interval", supervisor.DefaultCheckpointInterval, "how often the state is saved with --state-dir")
+	fs.StringVar(&f.admin, "admin", "", "serve /metrics, /healthz, /readyz, /api/v1/pipelines and /api/v1/tap on `HOST:PORT` (an empty host is 127.0.0.1; port 0 picks a free one, logged); none when empty")
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: flowrun run [--watch] [--var k=v] [--log-level L] [--log-format text|json] [--heap-target MiB] [--drain-timeout D] [--state-dir DIR] [--checkpoint-interval D] FILE|DIR...")
+		fmt.Fprintln(stderr, "usage: flowrun run [--watch] [--var k=v] [--log-level L] [--log-format text|json] [--heap-target MiB] [--drain-timeout D] [--state-dir DIR] [--checkpoint-interval D] [--admin HOST:PORT] FILE|DIR...")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
@@ -75,6 +79,12 @@ func parseRunFlags(args []string, stderr io.Writer) (runFlags, bool) {
 	if f.drainTimeout < 0 {
 		fmt.Fprintf(stderr, "flowrun run: --drain-timeout %s is negative (0 waits without bound)\n", f.drainTimeout)
 		return f, false
+	}
+	if f.admin != "" {
+		if _, err := admin.CheckAddr(f.admin); err != nil {
+			fmt.Fprintf(stderr, "flowrun run: --admin: %v\n", err)
+			return f, false
+		}
 	}
 	f.level = hclog.LevelFromString(*logLevel)
 	if f.level == hclog.NoLevel {
@@ -137,6 +147,14 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		State:              dir,
 		CheckpointInterval: f.checkpointInterval,
 	})
+	if f.admin != "" {
+		srv, err := admin.Listen(f.admin, admin.Config{Supervisor: sup, Logger: logger.Named("admin")})
+		if err != nil {
+			fmt.Fprintf(stderr, "flowrun run: %v\n", err)
+			return exitFail
+		}
+		defer srv.Close()
+	}
 	if err := runSupervised(ctx, sup, plan, f.args, f.watch, f.drainTimeout, logger); err != nil {
 		logRunError(logger, err, sup.Abandoned())
 		return exitFail
