@@ -189,3 +189,64 @@ func TestRunRefusesUnusableState(t *testing.T) {
 		})
 	}
 }
+
+// TestRunStateKeepsOutputOfSourcesThatCannotReplay: stdin cannot read again
+// what came after the last snapshot, so after a SIGKILL the file sink keeps
+// what it wrote since instead of cutting it back.
+func TestRunStateKeepsOutputOfSourcesThatCannotReplay(t *testing.T) {
+	bin := buildFlowrun(t)
+	dir := t.TempDir()
+	flow := `pipeline "lines" {
+  source "in" {
+    kind  = "stdin"
+    codec = "json"
+  }
+  sink "out" {
+    from = in
+    kind = "file"
+    path = "out.jsonl"
+  }
+}
+`
+	if err := os.WriteFile(filepath.Join(dir, "p.flow"), []byte(flow), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(dir, "out.jsonl")
+	lines := func() int { data, _ := os.ReadFile(out); return bytes.Count(data, []byte("\n")) }
+	// The only snapshot is the one taken as the run starts: both lines
+	// are written after it.
+	cmd := exec.Command(bin, "run", "--state-dir", "state", "--checkpoint-interval", "1h", "p.flow")
+	cmd.Dir = dir
+	var stderr lockedBuffer
+	cmd.Stderr = &stderr
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }()
+	snapshot := filepath.Join(dir, "state", "lines", "snapshot")
+	fmt.Fprintln(stdin, `{"n":1}`)
+	eventually(t, "the first line written and a snapshot saved", &stderr, func() bool {
+		_, err := os.Stat(snapshot)
+		return lines() == 1 && err == nil
+	})
+	saved, _ := os.ReadFile(snapshot)
+	fmt.Fprintln(stdin, `{"n":2}`)
+	eventually(t, "the second line written", &stderr, func() bool { return lines() == 2 })
+	_ = cmd.Process.Kill()
+	_ = cmd.Wait()
+
+	again := exec.Command(bin, "run", "--state-dir", "state", "p.flow")
+	again.Dir = dir
+	again.Stdin = strings.NewReader("{\"n\":3}\n")
+	if msg, err := again.CombinedOutput(); err != nil {
+		t.Fatalf("restart: %v\n%s", err, msg)
+	}
+	got, _ := os.ReadFile(out)
+	if want := "{\"n\":1}\n{\"n\":2}\n{\"n\":3}\n"; string(got) != want {
+		t.Errorf("after a kill and a restart the output is %q, want %q (first snapshot %d bytes)", got, want, len(saved))
+	}
+}

@@ -188,6 +188,10 @@ func (s *File) SaveState() ([]byte, error) {
 	return json.Marshal(st)
 }
 
+// KeepOutput makes the sink append to what an earlier run wrote, however
+// much that is.
+func (s *File) KeepOutput() { s.append, s.restored = true, nil }
+
 // RestoreState makes the sink cut its file back to the saved length when it
 // opens it, and append from there.
 func (s *File) RestoreState(b []byte) error {

@@ -77,7 +77,18 @@ func (k *keeper) restore(g *flowruntime.Graph) (map[string][]byte, error) {
 // run starts: a source resumes from its checkpoint (Resumer), a stateful
 // processor or sink restores what it saved (Stateful). States of stages g
 // does not have, or that keep none now, are logged and ignored.
+//
+// A sink cuts its output back to the snapshot only when every source can
+// read again what came after it (every source is a Resumer): otherwise
+// what it wrote since would be lost, so it keeps it (outputKeeper) and
+// appends.
 func applyStates(g *flowruntime.Graph, states map[string][]byte, log hclog.Logger) error {
+	replayable := true
+	for _, n := range g.Nodes {
+		if _, ok := n.Source.(flowruntime.Resumer); n.Source != nil && !ok {
+			replayable = false
+		}
+	}
 	used := map[string]bool{}
 	for _, n := range g.Nodes {
 		blob, ok := states[n.Name]
@@ -89,6 +100,13 @@ func applyStates(g *flowruntime.Graph, states map[string][]byte, log hclog.Logge
 			if err := resumeSource(n, blob, log); err != nil {
 				return err
 			}
+			continue
+		}
+		if n.Sink != nil && !replayable {
+			if k, ok := n.Sink.(outputKeeper); ok {
+				k.KeepOutput()
+			}
+			log.Info("a source cannot read again what came after the snapshot: the sink keeps what it wrote since (exactly once only with file, generate and postgres sources)", "stage", n.Name)
 			continue
 		}
 		st, ok := statefulOf(n)
@@ -106,6 +124,12 @@ func applyStates(g *flowruntime.Graph, states map[string][]byte, log hclog.Logge
 		}
 	}
 	return nil
+}
+
+// outputKeeper is a sink that can keep what an earlier run wrote, appending
+// after it, instead of restoring its saved state.
+type outputKeeper interface {
+	KeepOutput()
 }
 
 // resumeSource makes the source n resume from the checkpoint blob (JSON).
@@ -167,11 +191,16 @@ func (k *keeper) run(exec *flowruntime.Execution, done chan<- struct{}) {
 	}()
 	tick := time.NewTicker(k.interval)
 	defer tick.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-tick.C:
+	// The first snapshot is taken at once: a run killed before the first
+	// interval then leaves one saying where it started, so the next run
+	// knows it continues it (see applyStates).
+	for first := true; ; first = false {
+		if !first {
+			select {
+			case <-ctx.Done():
+				return
+			case <-tick.C:
+			}
 		}
 		snap, err := exec.Snapshot(ctx)
 		switch {
