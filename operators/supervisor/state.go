@@ -1,10 +1,12 @@
 package supervisor
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"strings"
 	"sync"
 	"time"
@@ -28,8 +30,11 @@ type keeper struct {
 	interval time.Duration
 	log      hclog.Logger
 
-	mu  sync.Mutex // serializes saves; guards seq
+	mu  sync.Mutex // serializes saves; guards seq and last
 	seq uint64
+	// last is what the last save or restore held: a snapshot equal to it
+	// is not saved again.
+	last map[string][]byte
 }
 
 // keeper returns the keeper of the pipeline named name, or nil without a
@@ -63,7 +68,7 @@ func (k *keeper) restore(g *flowruntime.Graph) (map[string][]byte, error) {
 		return nil, err
 	}
 	k.mu.Lock()
-	k.seq = snap.Sequence
+	k.seq, k.last = snap.Sequence, snap.Stages
 	k.mu.Unlock()
 	if snap.Sequence == 0 {
 		return nil, nil
@@ -234,10 +239,14 @@ func (k *keeper) final(exec *flowruntime.Execution) error {
 func (k *keeper) save(snap *flowruntime.Snapshot) error {
 	k.mu.Lock()
 	defer k.mu.Unlock()
+	if k.seq > 0 && maps.EqualFunc(k.last, snap.States, bytes.Equal) {
+		return nil // nothing moved since
+	}
 	k.seq++
 	if err := k.store.Save(state.Snapshot{Sequence: k.seq, Time: time.Now().UTC(), Stages: snap.States}); err != nil {
 		return err
 	}
+	k.last = snap.States
 	k.log.Debug("state saved", "sequence", k.seq, "stages", len(snap.States))
 	return nil
 }
