@@ -121,6 +121,26 @@ func TestEncodeSortedAndRoundTrip(t *testing.T) {
 	}
 }
 
+func TestEncodeTypedFloats(t *testing.T) {
+	in := map[string]any{"f": 3.0, "i": int64(3), "l": []any{2.5, 1e21, 100.0}}
+	e := codec.Encoder{TypedFloats: true}
+	got, err := e.AppendObject(nil, in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := `{"f":3.0,"i":3,"l":[2.5,1e+21,100.0]}`; string(got) != want {
+		t.Errorf("AppendObject = %s, want %s", got, want)
+	}
+	var d codec.Decoder
+	back, err := d.DecodeObject(got)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(in, back); diff != "" {
+		t.Errorf("round trip keeps the types (-want +got):\n%s", diff)
+	}
+}
+
 func TestAppendField(t *testing.T) {
 	tests := []struct {
 		name   string

@@ -14,7 +14,11 @@ import (
 // always encode to equal bytes. It reuses its scratch space: not safe for
 // concurrent use; the zero value is ready to use.
 type Encoder struct {
-	keys []string
+	// TypedFloats writes a whole float64 with a fraction (2.0, not 2), so
+	// that the Decoder reads it back as a float64 and not as an int64: for
+	// saved state, where the type of a value must survive.
+	TypedFloats bool
+	keys        []string
 }
 
 // AppendObject appends the JSON of fields to dst.
@@ -55,7 +59,7 @@ func (e *Encoder) Append(dst []byte, v any) ([]byte, error) {
 	case int:
 		return strconv.AppendInt(dst, int64(x), 10), nil
 	case float64:
-		return appendFloat(dst, x)
+		return e.appendFloat(dst, x)
 	case map[string]any:
 		return e.appendMap(dst, x)
 	case []any:
@@ -75,7 +79,7 @@ func (e *Encoder) Append(dst []byte, v any) ([]byte, error) {
 	case uint64:
 		return strconv.AppendUint(dst, x, 10), nil
 	case float32:
-		return appendFloat(dst, float64(x))
+		return e.appendFloat(dst, float64(x))
 	}
 	b, err := gojson.Marshal(v)
 	if err != nil {
@@ -112,8 +116,9 @@ func (e *Encoder) appendMap(dst []byte, m map[string]any) ([]byte, error) {
 }
 
 // appendFloat formats like encoding/json: the shortest representation,
-// with an exponent only for very large or small magnitudes.
-func appendFloat(dst []byte, f float64) ([]byte, error) {
+// with an exponent only for very large or small magnitudes (and, with
+// TypedFloats, ".0" after a whole number).
+func (e *Encoder) appendFloat(dst []byte, f float64) ([]byte, error) {
 	if math.IsNaN(f) || math.IsInf(f, 0) {
 		return dst, fmt.Errorf("encode %v as JSON: not a JSON number", f)
 	}
@@ -121,7 +126,11 @@ func appendFloat(dst []byte, f float64) ([]byte, error) {
 	if abs := math.Abs(f); abs != 0 && (abs < 1e-6 || abs >= 1e21) {
 		format = 'e'
 	}
+	start := len(dst)
 	dst = strconv.AppendFloat(dst, f, format, -1, 64)
+	if e.TypedFloats && format == 'f' && !slices.Contains(dst[start:], '.') {
+		dst = append(dst, ".0"...)
+	}
 	if format == 'e' {
 		// Clean up e-09 to e-9, as encoding/json does.
 		n := len(dst)

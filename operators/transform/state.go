@@ -5,9 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"math"
-	"slices"
-	"strconv"
 	"time"
 
 	"github.com/flowrun/flowrun/operators/codec"
@@ -18,7 +15,7 @@ import (
 // their state for runtime.Execution.Snapshot as the JSON of a small struct
 // of their own that starts with a stateHeader: {"v":1,"kind":"reduce",...}.
 // The values taken from records (keys, accumulators, held records) are
-// embedded as JSON written by appendValue, which the codec's decoder reads
+// embedded as JSON written by valueCodec.encode, which the codec's decoder reads
 // back as the same Go values: an int64 stays an int64 and a float64 a
 // float64, even a whole one. docs/state.md lists what each stage keeps.
 
@@ -132,13 +129,21 @@ func (s keyedShape) fits(now keyedShape) error {
 
 // valueCodec encodes and decodes the record values of a state.
 type valueCodec struct {
-	dec  codec.Decoder
-	keys []string
+	dec codec.Decoder
+	enc codec.Encoder
 }
 
-// encode returns v as JSON that decode reads back as v (see appendValue).
+// encode returns v as JSON that decode reads back as v: object keys
+// sorted, so equal states encode to equal bytes, and whole floats with a
+// fraction, so they stay floats. NaN and the infinities have no JSON and
+// are errors.
 func (c *valueCodec) encode(v any) (json.RawMessage, error) {
-	return c.appendValue(nil, v)
+	c.enc.TypedFloats = true
+	b, err := c.enc.Append(nil, v)
+	if err != nil {
+		return nil, fmt.Errorf("the value cannot be saved: %w", err)
+	}
+	return b, nil
 }
 
 // encodeAll encodes every value of vs.
@@ -195,82 +200,4 @@ func (c *valueCodec) decodeRecords(raws []json.RawMessage) ([]any, error) {
 		out[i] = m
 	}
 	return out, nil
-}
-
-// appendValue appends v, a JSON-like value (nil, bool, int64, float64,
-// string, []any, map[string]any), as JSON that the codec's decoder reads
-// back as the same value. A float64 is always written with a fraction or an
-// exponent (2.0, not 2), so it decodes as a float64 and never as an int64;
-// object keys are sorted, so equal states encode to equal bytes; a nil
-// object is written {}, as the codec's encoder writes it. NaN, the
-// infinities and other Go types have no such JSON and are errors.
-func (c *valueCodec) appendValue(dst []byte, v any) ([]byte, error) {
-	switch x := v.(type) {
-	case nil:
-		return append(dst, "null"...), nil
-	case bool:
-		return strconv.AppendBool(dst, x), nil
-	case string:
-		return codec.AppendString(dst, x), nil
-	case int64:
-		return strconv.AppendInt(dst, x, 10), nil
-	case int:
-		return strconv.AppendInt(dst, int64(x), 10), nil
-	case float64:
-		return appendFloat(dst, x)
-	case []any:
-		dst = append(dst, '[')
-		for i, e := range x {
-			if i > 0 {
-				dst = append(dst, ',')
-			}
-			var err error
-			if dst, err = c.appendValue(dst, e); err != nil {
-				return dst, err
-			}
-		}
-		return append(dst, ']'), nil
-	case map[string]any:
-		base := len(c.keys)
-		for k := range x {
-			c.keys = append(c.keys, k)
-		}
-		keys := c.keys[base:]
-		slices.Sort(keys)
-		defer func() {
-			clear(c.keys[base:])
-			c.keys = c.keys[:base]
-		}()
-		dst = append(dst, '{')
-		for i, k := range keys {
-			if i > 0 {
-				dst = append(dst, ',')
-			}
-			dst = codec.AppendString(dst, k)
-			dst = append(dst, ':')
-			var err error
-			if dst, err = c.appendValue(dst, x[k]); err != nil {
-				return dst, err
-			}
-		}
-		return append(dst, '}'), nil
-	}
-	return dst, fmt.Errorf("a value of Go type %T cannot be saved", v)
-}
-
-// appendFloat appends f with a fraction or an exponent.
-func appendFloat(dst []byte, f float64) ([]byte, error) {
-	if math.IsNaN(f) || math.IsInf(f, 0) {
-		return dst, fmt.Errorf("the number %v cannot be saved: JSON has no such number", f)
-	}
-	format := byte('f')
-	if abs := math.Abs(f); abs != 0 && (abs < 1e-6 || abs >= 1e21) {
-		format = 'e'
-	}
-	start := len(dst)
-	dst = strconv.AppendFloat(dst, f, format, -1, 64)
-	if !bytes.ContainsAny(dst[start:], ".e") {
-		dst = append(dst, ".0"...)
-	}
-	return dst, nil
 }
