@@ -79,6 +79,7 @@ func (pl *procLoop) init() {
 					s.out++
 					if s.tap != nil {
 						s.tap.offerOne(r)
+						s.tap = nil // one sample a batch
 					}
 					pl.process(next, r)
 				}
@@ -89,6 +90,7 @@ func (pl *procLoop) init() {
 				s.out++
 				if s.tap != nil {
 					s.tap.offerOne(r)
+					s.tap = nil // one sample a batch
 				}
 				if pl.dead {
 					return

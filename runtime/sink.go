@@ -136,11 +136,10 @@ func (ex *Execution) write(ctx context.Context, n *node, t *task, dlo *outport, 
 	var f *onerror.Failures
 	if errors.As(err, &f) {
 		n.emitted.Add(int64(len(recs) - len(f.Errs)))
-		if ts != nil {
-			for i := range recs {
-				if _, failed := f.Errs[i]; !failed {
-					ts.offerOne(recs[i])
-				}
+		for i := 0; ts != nil && i < len(recs); i++ {
+			if _, failed := f.Errs[i]; !failed {
+				ts.offerOne(recs[i])
+				break
 			}
 		}
 		for i, rec := range recs {

@@ -55,8 +55,8 @@ type NodeStats struct {
 	Busy time.Duration
 	// Writes is, for a sink, how long each Write call took.
 	Writes Histogram
-	// TapDropped counts the records a tap on the node did not sample
-	// because the tap's buffer was full (see Execution.Tap).
+	// TapDropped counts the samples taps on the node missed because their
+	// buffer was full (see Tap).
 	TapDropped int64
 }
 

@@ -4,12 +4,15 @@ import (
 	"bufio"
 	"context"
 	"io"
+	"net/http"
 	"os"
 	"path/filepath"
 	goruntime "runtime"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 )
 
 // The benchmarks below run the bench/workloads pipelines in process, through
@@ -90,12 +93,31 @@ func writeW2Input(b *testing.B, path string, n int) {
 
 // BenchmarkW2 is JSONL file -> filter -> map -> JSONL file; one op is one
 // input line. The state sub-benchmark keeps the pipeline's state in a
-// state dir, saved every second: the cost of exactly-once output.
+// state dir, saved every second: the cost of exactly-once output. The
+// admin one serves --admin 127.0.0.1:0 and scrapes /metrics and
+// /api/v1/pipelines every 100 ms while it runs (ten times as often as a
+// UI would); the tap ones keep a tap on the map stage ("shout", fused with
+// the filter, whose output is sampled between the two) or on the filter
+// ("errors", sampled as it goes to the map) read as fast as the client
+// can, one request of 1000 records after another.
 func BenchmarkW2(b *testing.B) {
 	for _, bc := range []struct {
-		name  string
-		state bool
-	}{{"plain", false}, {"state", true}} {
+		name   string
+		state  bool
+		during func(url string, stop <-chan struct{})
+	}{
+		{"plain", false, nil},
+		{"state", true, nil},
+		{"admin", false, func(url string, stop <-chan struct{}) {
+			poll(stop, 100*time.Millisecond, url+"/metrics", url+"/api/v1/pipelines")
+		}},
+		{"tap-shout", false, func(url string, stop <-chan struct{}) {
+			poll(stop, 0, url+"/api/v1/tap?pipeline=w2&stage=shout&limit=1000")
+		}},
+		{"tap-errors", false, func(url string, stop <-chan struct{}) {
+			poll(stop, 0, url+"/api/v1/tap?pipeline=w2&stage=errors&limit=1000")
+		}},
+	} {
 		b.Run(bc.name, func(b *testing.B) {
 			file := workload(b, "w2.flow")
 			dir := b.TempDir()
@@ -108,9 +130,72 @@ func BenchmarkW2(b *testing.B) {
 			b.ReportAllocs()
 			b.ResetTimer()
 			before := cpuTime()
-			runWorkload(b, b.N/5+min(b.N%5, 1), args...)
+			if bc.during != nil {
+				runWorkloadAdmin(b, b.N/5+min(b.N%5, 1), bc.during, args...)
+			} else {
+				runWorkload(b, b.N/5+min(b.N%5, 1), args...)
+			}
 			b.ReportMetric(float64(cpuTime()-before)/float64(b.N), "cpu-ns/op")
 		})
+	}
+}
+
+// runWorkloadAdmin is runWorkload with --admin 127.0.0.1:0: once the admin
+// server has logged its address, during runs with its base URL until the
+// run ends.
+func runWorkloadAdmin(b *testing.B, wantOut int, during func(url string, stop <-chan struct{}), args ...string) {
+	b.Helper()
+	log := &lockedBuffer{}
+	exited := make(chan int, 1)
+	go func() {
+		exited <- run(context.Background(), append([]string{"run", "--log-level", "info", "--log-format", "json", "--admin", "127.0.0.1:0"}, args...), io.Discard, log)
+	}()
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	code, started := -1, false
+	for code < 0 && !started {
+		select {
+		case code = <-exited:
+		case <-time.After(100 * time.Microsecond):
+			if e, ok := findLog(log.String(), "admin server listening"); ok {
+				started = true
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					during("http://"+e["addr"].(string), stop)
+				}()
+			}
+		}
+	}
+	if code < 0 {
+		code = <-exited
+	}
+	close(stop)
+	wg.Wait()
+	if code != exitOK {
+		b.Fatalf("flowrun run %v exited %d:\n%s", args, code, log.String())
+	}
+	e, ok := findLog(log.String(), "pipeline finished")
+	if !ok || e.int("records_out") != int64(wantOut) {
+		b.Fatalf("flowrun run %v: records_out %v, want %d:\n%s", args, e["records_out"], wantOut, log.String())
+	}
+}
+
+// poll GETs each of urls, reading the whole answer, every interval until
+// stop is closed.
+func poll(stop <-chan struct{}, interval time.Duration, urls ...string) {
+	for {
+		for _, u := range urls {
+			if resp, err := http.Get(u); err == nil {
+				_, _ = io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+			}
+		}
+		select {
+		case <-stop:
+			return
+		case <-time.After(interval):
+		}
 	}
 }
 

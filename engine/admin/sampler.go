@@ -1,6 +1,7 @@
 package admin
 
 import (
+	"slices"
 	"sync"
 	"time"
 
@@ -95,11 +96,21 @@ func (s *sampler) sample() {
 	s.views = views
 }
 
-// pipelines returns the views of the last sample.
+// pipelines returns the views of the last sample, sampling now first when
+// the pipelines in place are not those of the last sample (the first
+// request after a start or a reload).
 func (s *sampler) pipelines() []Pipeline {
+	names := s.sup.Pipelines()
 	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.views
+	views := s.views
+	s.mu.Unlock()
+	if !slices.EqualFunc(names, views, func(n string, p Pipeline) bool { return n == p.Name }) {
+		s.sample()
+		s.mu.Lock()
+		views = s.views
+		s.mu.Unlock()
+	}
+	return views
 }
 
 // Pipeline is one pipeline as /api/v1/pipelines shows it.
