@@ -112,7 +112,10 @@ func (pl *procLoop) init() {
 				o.avail--
 				return
 			}
-			// Sends the full batch, and may wait for credit.
+			// Sends the full batch, and may wait for credit: count first,
+			// so that no stage downstream has received more than this
+			// chain counts as emitted.
+			pl.count()
 			t0 := time.Now()
 			if !o.emit(pl.ctx, r) {
 				pl.dead = true
@@ -175,6 +178,7 @@ func (pl *procLoop) process(s *stage, r Record) {
 	}
 	s.in++
 	if s.g != nil && (s.tg == nil || !s.tg.TryWait()) {
+		pl.count()
 		pl.flushAll()
 		// The wait is the stage's work (a throttle's pacing), counted at
 		// once rather than at the end of a batch that may take long.

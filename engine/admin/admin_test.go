@@ -42,15 +42,14 @@ func TestCheckAddr(t *testing.T) {
 	}
 }
 
-const followFlow = `pipeline "follow" {
-  source "in" {
-    kind          = "file"
-    path          = "in.log"
-    follow        = true
-    poll_interval = "2ms"
+// tickFlow generates a record every 10ms until stopped.
+const tickFlow = `pipeline "tick" {
+  source "gen" {
+    kind     = "generate"
+    interval = "10ms"
   }
   sink "out" {
-    from = in
+    from = gen
     kind = "discard"
   }
 }
@@ -87,10 +86,7 @@ func get(t *testing.T, url string) (int, string) {
 // /healthz answers 200 all along; /api/v1/tap refuses what it cannot tap.
 func TestReadiness(t *testing.T) {
 	dir := t.TempDir()
-	p := plan(t, dir, followFlow)
-	if err := os.WriteFile(filepath.Join(dir, "in.log"), []byte("a\n"), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	p := plan(t, dir, tickFlow)
 	sup := supervisor.New(supervisor.Config{Registry: all.Registry()})
 	srv, err := Listen("127.0.0.1:0", Config{Supervisor: sup, Interval: 10 * time.Millisecond})
 	if err != nil {
@@ -110,17 +106,21 @@ func TestReadiness(t *testing.T) {
 		t.Fatal(err)
 	}
 	check("/readyz", 200)
-	check("/api/v1/tap?pipeline=follow&stage=nope", 404)
-	check("/api/v1/tap?pipeline=nope&stage=in", 404)
-	check("/api/v1/tap?stage=in&limit=0", 400)
-	check("/api/v1/tap?pipeline=follow", 400)
+	check("/api/v1/tap?pipeline=tick&stage=nope", 404)
+	check("/api/v1/tap?pipeline=nope&stage=gen", 404)
+	check("/api/v1/tap?stage=gen&limit=0", 400)
+	check("/api/v1/tap?pipeline=tick", 400)
+	// The only pipeline may go unnamed.
+	if code, body := get(t, base+"/api/v1/tap?stage=gen&limit=3"); code != 200 || strings.Count(body, `{"seq":`) != 3 {
+		t.Errorf("tap: %d %q, want 3 records", code, body)
+	}
 	sup.Stop()
 	check("/readyz", 503)
 	check("/healthz", 200)
 	if err := sup.Wait(); err != nil {
 		t.Fatal(err)
 	}
-	check("/api/v1/tap?pipeline=follow&stage=in", 409)
+	check("/api/v1/tap?pipeline=tick&stage=gen", 409)
 }
 
 func share(v float64) *float64 { return &v }
