@@ -95,11 +95,12 @@ func writeW2Input(b *testing.B, path string, n int) {
 // input line. The state sub-benchmark keeps the pipeline's state in a
 // state dir, saved every second: the cost of exactly-once output. The
 // admin one serves --admin 127.0.0.1:0 and scrapes /metrics and
-// /api/v1/pipelines every 100 ms while it runs (ten times as often as a
-// UI would); the tap ones keep a tap on the map stage ("shout", fused with
-// the filter, whose output is sampled between the two) or on the filter
-// ("errors", sampled as it goes to the map) read as fast as the client
-// can, one request of 1000 records after another.
+// /api/v1/pipelines every second while it runs (a UI's pace; Prometheus
+// scrapes every 15 s by default); the tap ones keep a tap on the map stage ("shout", sampled as
+// its batches go to the sink) or on the filter ("errors", fused with the
+// map: sampled between the two), one request of 1000 records after
+// another, at the tap's default rate (1000 records a second) or, for
+// tap-fast, as fast as the client reads (rate=100000).
 func BenchmarkW2(b *testing.B) {
 	for _, bc := range []struct {
 		name   string
@@ -109,13 +110,16 @@ func BenchmarkW2(b *testing.B) {
 		{"plain", false, nil},
 		{"state", true, nil},
 		{"admin", false, func(url string, stop <-chan struct{}) {
-			poll(stop, 100*time.Millisecond, url+"/metrics", url+"/api/v1/pipelines")
+			poll(stop, time.Second, url+"/metrics", url+"/api/v1/pipelines")
 		}},
 		{"tap-shout", false, func(url string, stop <-chan struct{}) {
 			poll(stop, 0, url+"/api/v1/tap?pipeline=w2&stage=shout&limit=1000")
 		}},
 		{"tap-errors", false, func(url string, stop <-chan struct{}) {
 			poll(stop, 0, url+"/api/v1/tap?pipeline=w2&stage=errors&limit=1000")
+		}},
+		{"tap-fast", false, func(url string, stop <-chan struct{}) {
+			poll(stop, 0, url+"/api/v1/tap?pipeline=w2&stage=shout&limit=1000&rate=100000")
 		}},
 	} {
 		b.Run(bc.name, func(b *testing.B) {

@@ -56,7 +56,7 @@ const tickFlow = `pipeline "tick" {
 `
 
 // plan parses and plans the one .flow file text in dir.
-func plan(t *testing.T, dir, text string) *planner.Plan {
+func plan(t testing.TB, dir, text string) *planner.Plan {
 	t.Helper()
 	path := filepath.Join(dir, "p.flow")
 	if err := os.WriteFile(path, []byte(text), 0o644); err != nil {

@@ -4,6 +4,8 @@ import (
 	"net/http"
 	"strconv"
 
+	"golang.org/x/time/rate"
+
 	"github.com/flowrun/flowrun/operators/codec"
 	"github.com/flowrun/flowrun/operators/supervisor"
 )
@@ -14,27 +16,34 @@ const (
 	DefaultTapLimit = 10
 	// MaxTapLimit is the most records one tap request may ask for.
 	MaxTapLimit = 100000
-	// maxTapBuffer bounds the records a tap keeps while the client reads.
-	maxTapBuffer = 256
+	// DefaultTapRate is the most records per second a tap sends when rate
+	// is not given; MaxTapRate the most it may be given.
+	DefaultTapRate = 1000
+	MaxTapRate     = 100000
+	// maxTapBuffer bounds the samples a tap keeps while the client reads.
+	maxTapBuffer = 64
 )
 
-// tap answers GET /api/v1/tap?pipeline=P&stage=S&limit=N: up to N records
-// as they leave stage S of pipeline P, as newline-delimited JSON (one
-// record's fields a line, as a file sink writes them), each line flushed
-// as it is written. The response ends after N records, when the pipeline
-// ends, or when the client goes away. pipeline may be left out when one
-// pipeline runs.
+// tap answers GET /api/v1/tap?pipeline=P&stage=S&limit=N&rate=R: up to N
+// records as they leave stage S of pipeline P, at most R a second, as
+// newline-delimited JSON (one record's fields a line, as a file sink writes
+// them), flushed whenever the tap has nothing more to send at once. The
+// response ends after N records, when the pipeline ends, or when the
+// client goes away. pipeline may be left out when one pipeline runs.
+//
+// While the tap waits (for its rate, or for the client to read) its buffer
+// fills and the stage drops the samples it offers, which costs it nothing:
+// the rate bounds the work a tap makes, however fast the pipeline.
 func (s *Server) tap(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	pipeline, stage := q.Get("pipeline"), q.Get("stage")
-	limit := DefaultTapLimit
-	if v := q.Get("limit"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 || n > MaxTapLimit {
-			apiError(w, http.StatusBadRequest, "limit %q is not a number from 1 to %d", v, MaxTapLimit)
-			return
-		}
-		limit = n
+	limit, ok := intParam(w, q.Get("limit"), "limit", DefaultTapLimit, MaxTapLimit)
+	if !ok {
+		return
+	}
+	perSecond, ok := intParam(w, q.Get("rate"), "rate", DefaultTapRate, MaxTapRate)
+	if !ok {
+		return
 	}
 	if pipeline == "" {
 		if names := s.sup.Pipelines(); len(names) == 1 {
@@ -71,7 +80,16 @@ func (s *Server) tap(w http.ResponseWriter, r *http.Request) {
 	}
 	var enc codec.Encoder
 	var line []byte
+	pace := rate.NewLimiter(rate.Limit(perSecond), min(limit, perSecond))
 	for sent := 0; sent < limit; {
+		if len(t.Records()) == 0 || pace.Tokens() < 1 {
+			if flusher != nil {
+				flusher.Flush()
+			}
+		}
+		if err := pace.Wait(r.Context()); err != nil {
+			return
+		}
 		select {
 		case rec := <-t.Records():
 			line, err = enc.AppendObject(line[:0], rec.Fields)
@@ -80,9 +98,6 @@ func (s *Server) tap(w http.ResponseWriter, r *http.Request) {
 			}
 			if _, err := w.Write(append(line, '\n')); err != nil {
 				return
-			}
-			if flusher != nil {
-				flusher.Flush()
 			}
 			sent++
 		case <-t.Done():
@@ -94,4 +109,18 @@ func (s *Server) tap(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	s.log.Debug("tap served", "pipeline", pipeline, "stage", stage, "records", limit, "not_sampled", t.Dropped())
+}
+
+// intParam reads the query parameter name, v, as a number from 1 to most,
+// def when v is empty; it answers 400 and returns false when it is not one.
+func intParam(w http.ResponseWriter, v, name string, def, most int) (int, bool) {
+	if v == "" {
+		return def, true
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 1 || n > most {
+		apiError(w, http.StatusBadRequest, "%s %q is not a number from 1 to %d", name, v, most)
+		return 0, false
+	}
+	return n, true
 }
