@@ -7,6 +7,8 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -84,6 +86,34 @@ func numbered(n, bad int, text string) string {
 	return b.String()
 }
 
+// lineOffset returns the byte offset at which line n (1-based) of text
+// starts.
+func lineOffset(text string, n int) int64 {
+	off := 0
+	for i := 1; i < n; i++ {
+		off += strings.IndexByte(text[off:], '\n') + 1
+	}
+	return int64(off)
+}
+
+// checkpointLog is the line a run logs at its end for the file source "in"
+// reading in.jsonl: every byte before the offset is finished.
+var checkpointLog = regexp.MustCompile(`source checkpoint: stage=in checkpoint=\[in\.jsonl@(\d+)\]`)
+
+// checkpoint returns the offset of in.jsonl the run logged as finished.
+func (r decodeRun) checkpoint(t *testing.T) int64 {
+	t.Helper()
+	m := checkpointLog.FindStringSubmatch(r.stderr)
+	if m == nil {
+		t.Fatalf("no checkpoint of in.jsonl logged:\n%s", r.stderr)
+	}
+	off, err := strconv.ParseInt(m[1], 10, 64)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return off
+}
+
 func TestRunDecodeErrors(t *testing.T) {
 	bin := buildFlowrun(t)
 	fileSource := func(extra string) string {
@@ -100,10 +130,21 @@ func TestRunDecodeErrors(t *testing.T) {
 		wantCode                   int
 		wantOut                    int
 		wantLog                    string
+		// checkpoint, for a file source, is the line before which the
+		// logged checkpoint must end (1-based; one past the last line
+		// when every line is finished): under stop, the bad line, since
+		// every good line before it is acknowledged and none after it.
+		checkpoint int
 	}{
 		{
 			name: "stop at line 900 of 1000", source: fileSource(""),
 			input: numbered(1000, 900, "{oops}"), wantCode: 1, wantOut: 899, wantLog: "in.jsonl:900: invalid JSON",
+			checkpoint: 900,
+		},
+		{
+			name: "stop at line 1", source: fileSource(""),
+			input: numbered(1000, 1, "{oops}"), wantCode: 1, wantOut: 0, wantLog: "in.jsonl:1: invalid JSON",
+			checkpoint: 1,
 		},
 		{
 			name: "stop on stdin", source: "source \"in\" {\n    kind  = \"stdin\"\n    codec = \"json\"\n  }",
@@ -112,11 +153,12 @@ func TestRunDecodeErrors(t *testing.T) {
 		{
 			name: "stop at a long line", source: fileSource("max_line_bytes = 100"),
 			input: numbered(1000, 500, long), wantCode: 1, wantOut: 499,
-			wantLog: "in.jsonl:500: line too long: 300 bytes, more than the limit of 100",
+			wantLog:    "in.jsonl:500: line too long: 300 bytes, more than the limit of 100",
+			checkpoint: 500,
 		},
 		{
 			name: "skip a long line", source: fileSource("max_line_bytes = 100\n    on_error = \"skip\""),
-			input: numbered(1000, 500, long), wantOut: 999,
+			input: numbered(1000, 500, long), wantOut: 999, checkpoint: 1001,
 		},
 	}
 	for _, tt := range tests {
@@ -131,6 +173,11 @@ func TestRunDecodeErrors(t *testing.T) {
 			for i, l := range r.out {
 				if id := fmt.Sprintf(`"id":%d`, i+1); i+1 < 500 && !strings.Contains(l, id) {
 					t.Fatalf("record %d = %s, want %s", i+1, l, id)
+				}
+			}
+			if tt.checkpoint > 0 {
+				if got, want := r.checkpoint(t), lineOffset(tt.input, tt.checkpoint); got != want {
+					t.Errorf("checkpoint at byte %d, want %d (the start of line %d)", got, want, tt.checkpoint)
 				}
 			}
 			if tt.wantLog != "" {

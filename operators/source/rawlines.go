@@ -53,13 +53,14 @@ func (l *rawLines) line(i int) []byte {
 	return l.buf[start:l.lines[i].end]
 }
 
-// decode runs on a decoding worker: it decodes the lines of raw into
-// records read at now, and returns the emit that hands the lines it could
-// not decode to the on_error policy, in order, and then the records to the
-// pipeline, with done. When the policy stops the source at a line, the
-// records before it are emitted (without done: the batch is not finished)
-// and the emit returns the policy's error.
-func (s *stream) decode(ctx context.Context, out flowruntime.Emitter, raw *rawLines, now time.Time, done func()) (emit func() error) {
+// decode runs on a decoding worker: it decodes the lines of raw, read from
+// spans, into records read at now, and returns the emit that hands the
+// lines it could not decode to the on_error policy, in order, and then the
+// records to the pipeline, acknowledged up to the end of every span. When
+// the policy stops the source at a line, the records before it are emitted,
+// acknowledged up to the start of that line and no further, and the emit
+// returns the policy's error.
+func (s *stream) decode(ctx context.Context, out flowruntime.Emitter, raw *rawLines, now time.Time, spans []span) (emit func() error) {
 	dec := s.decoders.Get().(*codec.Decoder)
 	defer s.decoders.Put(dec)
 	recs := getRecords(len(raw.lines))
@@ -85,6 +86,20 @@ func (s *stream) decode(ctx context.Context, out flowruntime.Emitter, raw *rawLi
 			Meta:   flowruntime.Meta{Source: s.stage, Position: l.off, File: l.file, Time: now},
 		})
 	}
+	// send emits the first n records, finished with done.
+	send := func(n int, done func()) error {
+		if n == 0 {
+			done()
+			return nil
+		}
+		if err := out.Emit(ctx, (*recs)[:n], done); err != nil {
+			if ctx.Err() != nil {
+				return errStopped
+			}
+			return err
+		}
+		return nil
+	}
 	return func() error {
 		defer rawPool.Put(raw)
 		defer putRecords(recs)
@@ -94,27 +109,14 @@ func (s *stream) decode(ctx context.Context, out flowruntime.Emitter, raw *rawLi
 			if err == nil {
 				continue
 			}
-			if errors.Is(err, errStopped) || f.before == 0 {
+			if errors.Is(err, errStopped) {
 				return err
 			}
-			if eerr := out.Emit(ctx, (*recs)[:f.before], nil); eerr != nil {
-				if ctx.Err() != nil {
-					return errStopped
-				}
-				return eerr
+			if serr := send(f.before, ack(spans, f.line, l.off)); serr != nil {
+				return serr
 			}
 			return err
 		}
-		if len(*recs) == 0 {
-			done()
-			return nil
-		}
-		if err := out.Emit(ctx, *recs, done); err != nil {
-			if ctx.Err() != nil {
-				return errStopped
-			}
-			return err
-		}
-		return nil
+		return send(len(*recs), ack(spans, len(raw.lines), 0))
 	}
 }

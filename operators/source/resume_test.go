@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -181,5 +182,65 @@ func appendTo(t *testing.T, path, text string) {
 	defer f.Close()
 	if _, err := f.WriteString(text); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestFileCheckpointAtBadLine: a file source stopped by a line it cannot
+// decode acknowledges every line before it and none after it, so that its
+// checkpoint ends exactly at the start of the bad line, whether the lines
+// are decoded in parallel (json) or as they are read, and when the batch
+// that holds the line was carried over from an earlier file (whose last
+// line has no newline).
+func TestFileCheckpointAtBadLine(t *testing.T) {
+	long := strings.Repeat("x", 100)
+	// at is the offset of line n (1-based) of text.
+	at := func(text string, n int) int64 {
+		off := 0
+		for i := 1; i < n; i++ {
+			off += strings.IndexByte(text[off:], '\n') + 1
+		}
+		return int64(off)
+	}
+	a900 := jsonLines(1000, map[int]string{900: "{oops}"})
+	aLong := jsonLines(1000, map[int]string{700: long})
+	unterminated := `{"id":1}` + "\n" + `{"id":2}`
+	badLast := `{"id":1}` + "\n{oops}"
+	bBad := jsonLines(10, map[int]string{5: "{5}"})
+	tests := []struct {
+		name, codec string
+		files       []string // a.txt, b.txt, ...
+		want        []int64  // the checkpoint of each file
+		wantErr     bool
+	}{
+		{"json, line 900 of 1000", "json", []string{a900}, []int64{at(a900, 900)}, true},
+		{"json, line 1", "json", []string{jsonLines(10, map[int]string{1: "{oops}"})}, []int64{0}, true},
+		{"lines, a long line", "lines", []string{aLong}, []int64{at(aLong, 700)}, true},
+		{"json, a long line", "json", []string{aLong}, []int64{at(aLong, 700)}, true},
+		{"json, in the second file", "json", []string{unterminated, bBad},
+			[]int64{int64(len(unterminated)), at(bBad, 5)}, true},
+		{"json, in the carried part", "json", []string{badLast, bBad},
+			[]int64{at(badLast, 2), 0}, true},
+		{"lines, carried over three files", "lines", []string{"a", "b", unterminated, "c\n"},
+			[]int64{1, 1, int64(len(unterminated)), 2}, false},
+		{"json, carried over three files", "json", []string{"{}", "{}", unterminated, "{}\n"},
+			[]int64{2, 2, int64(len(unterminated)), 3}, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			dir := t.TempDir()
+			var want []source.Position
+			for i, text := range tt.files {
+				path := filepath.Join(dir, string(rune('a'+i))+".txt")
+				write(t, path, text)
+				want = append(want, source.Position{File: path, Offset: tt.want[i]})
+			}
+			src := build(t, "file", M{"path": filepath.Join(dir, "*.txt"), "codec": tt.codec, "max_line_bytes": 50}, optest.Env(nil))
+			if _, err := run(t, src); (err != nil) != tt.wantErr {
+				t.Fatalf("Run = %v, want an error: %t", err, tt.wantErr)
+			}
+			if diff := cmp.Diff(want, src.(flowruntime.Checkpointer).Checkpoint()); diff != "" {
+				t.Errorf("checkpoint (-want +got):\n%s", diff)
+			}
+		})
 	}
 }

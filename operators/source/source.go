@@ -112,10 +112,44 @@ type reader struct {
 	// ctx and out are those of the pump that reads, for rejected lines.
 	ctx context.Context
 	out flowruntime.Emitter
-	// done tracks how far this input is finished; carried finishes the
-	// part of the pending batch read from the previous input.
+	// done tracks how far this input is finished; carried holds the
+	// parts of the pending batch read from earlier inputs.
 	done    *flowruntime.Checkpoint
-	carried func()
+	carried []span
+}
+
+// A span is the part of a batch read from one input: the batch's lines
+// before lines (from its first), less those of the spans before it. It ends
+// at end on the input that done tracks.
+type span struct {
+	done  *flowruntime.Checkpoint
+	end   int64
+	lines int
+}
+
+// ack tracks the first cut lines of a batch made of spans, and returns the
+// done callback that marks them finished: each input whose part of the
+// batch ends by the cut is finished up to its end, the input of the line at
+// the cut (when cut is inside the batch) up to at, that line's offset, and
+// no input after it. A source stopped at a line acknowledges exactly what
+// it emitted before it.
+func ack(spans []span, cut int, at int64) (done func()) {
+	dones := make([]func(), 0, len(spans))
+	for _, sp := range spans {
+		if sp.lines > cut {
+			dones = append(dones, sp.done.Track(at))
+			break
+		}
+		dones = append(dones, sp.done.Track(sp.end))
+	}
+	if len(dones) == 1 {
+		return dones[0]
+	}
+	return func() {
+		for _, d := range dones {
+			d()
+		}
+	}
 }
 
 func (s *stream) newReader(r io.Reader, file string, offset int64) *reader {
@@ -144,10 +178,10 @@ func (r *reader) next() int64 {
 // across the end of one input and the start of the next.
 func (r *reader) carryFrom(prev *reader) {
 	r.batch, r.raw, r.now = prev.batch, prev.raw, prev.now
-	prev.batch, prev.raw = nil, nil
-	if r.pendingLen() > 0 {
-		r.carried = prev.done.Track(prev.lines.Offset())
+	if n := prev.pendingLen(); n > 0 {
+		r.carried = append(prev.carried, span{done: prev.done, end: prev.lines.Offset(), lines: n})
 	}
+	prev.batch, prev.raw, prev.carried = nil, nil, nil
 }
 
 // readPosition is the offset before which every line is in an emitted or
@@ -181,25 +215,23 @@ func (r *reader) flush(ctx context.Context, out flowruntime.Emitter) error {
 
 // flushTo is flush for a batch that ends at offset end.
 func (r *reader) flushTo(ctx context.Context, out flowruntime.Emitter, end int64) error {
-	if r.pendingLen() == 0 {
+	n := r.pendingLen()
+	if n == 0 {
 		return nil
 	}
 	b, raw := r.batch, r.raw
-	r.batch, r.raw = nil, nil
-	done := r.done.Track(end)
-	if carried := r.carried; carried != nil {
-		r.carried = nil
-		own := done
-		done = func() { carried(); own() }
-	}
+	spans := append(r.carried, span{done: r.done, end: end, lines: n})
+	r.batch, r.raw, r.carried = nil, nil, nil
 	if raw != nil {
+		// Decoded lines are tracked as they are emitted, in order, up to
+		// the first one the policy stops the source at.
 		now := r.now
-		if !r.parallel.Go(func() func() error { return r.stream.decode(ctx, out, raw, now, done) }) {
+		if !r.parallel.Go(func() func() error { return r.stream.decode(ctx, out, raw, now, spans) }) {
 			return errStopped
 		}
 		return nil
 	}
-	if err := out.Emit(ctx, b, done); err != nil {
+	if err := out.Emit(ctx, b, ack(spans, n, 0)); err != nil {
 		if ctx.Err() != nil {
 			return errStopped
 		}

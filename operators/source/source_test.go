@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -353,6 +354,56 @@ func TestStdinBackpressure(t *testing.T) {
 	}
 	if got := len(e.Records()); got != lines {
 		t.Errorf("got %d records, want %d", got, lines)
+	}
+}
+
+// ackEmitter counts the records emitted and those of them acknowledged.
+type ackEmitter struct {
+	mu             sync.Mutex
+	emitted, acked int
+}
+
+// Emit implements runtime.Emitter: every record is finished at once.
+func (e *ackEmitter) Emit(_ context.Context, recs []flowruntime.Record, done func()) error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.emitted += len(recs)
+	if done != nil {
+		e.acked += len(recs)
+		done()
+	}
+	return nil
+}
+
+// TestStopAcknowledgesTheGoodLines: a stdin or file source stopped by a line
+// it cannot decode emits every good line before it, each acknowledged, in
+// however many batches.
+func TestStopAcknowledgesTheGoodLines(t *testing.T) {
+	var in strings.Builder
+	for i := 1; i <= 1000; i++ {
+		if i == 900 {
+			in.WriteString("{oops}\n")
+			continue
+		}
+		fmt.Fprintf(&in, "{\"id\":%d}\n", i)
+	}
+	path := filepath.Join(t.TempDir(), "in.jsonl")
+	write(t, path, in.String())
+	for _, kind := range []string{"stdin", "file"} {
+		env := optest.Env(nil)
+		env.Stdin = strings.NewReader(in.String())
+		opts := M{"codec": "json"}
+		if kind == "file" {
+			opts["path"] = path
+		}
+		var e ackEmitter
+		err := build(t, kind, opts, env).Run(context.Background(), &e)
+		if err == nil || !strings.Contains(err.Error(), ":900: invalid JSON") {
+			t.Errorf("%s: Run = %v, want an error at line 900", kind, err)
+		}
+		if e.emitted != 899 || e.acked != 899 {
+			t.Errorf("%s: emitted %d records, acknowledged %d; want 899 of each", kind, e.emitted, e.acked)
+		}
 	}
 }
 
