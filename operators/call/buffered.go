@@ -118,7 +118,7 @@ func buildBuffered(st *planner.Stage, env operators.BuildEnv) (*flowruntime.Node
 			b.do = &execCall{argv: command, dir: env.Dir}
 		}
 	case "http":
-		b.do = newHTTPCall(o)
+		b.do = newHTTPCall(o, env.Clock)
 	default:
 		return nil, fmt.Errorf("unknown call %q", o.String("call"))
 	}

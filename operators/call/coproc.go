@@ -41,25 +41,30 @@ type coproc struct {
 var errClosed = errors.New("the command's copies are stopped")
 
 func (p *coprocs) call(ctx context.Context, s *state, rec map[string]any) ([]byte, error) {
-	in, err := s.enc.AppendObject(s.buf[:0], rec)
-	if err != nil {
-		return nil, fmt.Errorf("encode record: %w", err)
-	}
-	in = append(in, '\n')
-	s.buf = in
-	c, err := p.get()
+	in, err := encode(s, rec)
 	if err != nil {
 		return nil, err
+	}
+	c, err := p.get()
+	if err != nil {
+		return nil, classify(err, -1)
 	}
 	deadline, _ := ctx.Deadline() // the zero time means none
 	c.stdin.SetWriteDeadline(deadline)
 	c.stdout.SetReadDeadline(deadline)
 	out, err := c.exchange(in, s.out[:0])
 	if err != nil {
-		// The copy is in an unknown state: it goes.
+		// The copy is in an unknown state: it goes. One that ended by
+		// itself is classified by its exit status (killing it then
+		// changes nothing).
 		c.cmd.Process.Kill()
 		c.stop()
-		return nil, fmt.Errorf("%s: %w%s", p.argv[0], err, c.stderrTail())
+		exit := c.cmd.ProcessState.ExitCode()
+		status := ""
+		if exit >= 0 {
+			status = fmt.Sprintf(" (exit status %d)", exit)
+		}
+		return nil, classify(fmt.Errorf("%s: %w%s%s", p.argv[0], err, status, c.stderrTail()), exit)
 	}
 	s.out = out
 	p.put(c)

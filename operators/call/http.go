@@ -8,10 +8,11 @@ import (
 	"net/http"
 	"strings"
 
-	"github.com/flowrun/flowrun/runtime/onerror"
-
+	"github.com/flowrun/flowrun/operators/internal/retryafter"
 	"github.com/flowrun/flowrun/planner"
 	"github.com/flowrun/flowrun/planner/expression"
+	flowruntime "github.com/flowrun/flowrun/runtime"
+	"github.com/flowrun/flowrun/runtime/onerror"
 )
 
 // httpCall sends one request per record.
@@ -23,6 +24,8 @@ type httpCall struct {
 	headers http.Header
 	// sendRecord says whether the record is the body when body is not set.
 	sendRecord bool
+	// clock turns a Retry-After date into a wait.
+	clock flowruntime.Clock
 }
 
 // transport is shared by every http call of the process, so connections
@@ -34,11 +37,12 @@ var transport = func() *http.Transport {
 	return t
 }()
 
-func newHTTPCall(o planner.Options) *httpCall {
+func newHTTPCall(o planner.Options, clock flowruntime.Clock) *httpCall {
 	h := &httpCall{
 		url:    o.Expr("url"),
 		method: strings.ToUpper(o.String("method")),
 		body:   o.Expr("body"),
+		clock:  clock,
 	}
 	if h.method == "" {
 		h.method = http.MethodGet
@@ -117,6 +121,10 @@ func (h *httpCall) call(ctx context.Context, s *state, rec map[string]any) ([]by
 		err := fmt.Errorf("%s %s: %s: %s", h.method, url, resp.Status, excerpt)
 		if permanentStatus(resp.StatusCode) {
 			return nil, onerror.Permanent(err)
+		}
+		// A 429 or 503 may say how long to wait before the next try.
+		if after, ok := retryafter.Parse(resp.Header.Get("Retry-After"), h.clock.Now()); ok {
+			return nil, onerror.RetryAfter(err, after)
 		}
 		return nil, err
 	}

@@ -8,7 +8,6 @@ import (
 	"net/http"
 	"reflect"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 	"unsafe"
@@ -19,6 +18,7 @@ import (
 
 	"github.com/flowrun/flowrun/operators"
 	"github.com/flowrun/flowrun/operators/codec"
+	"github.com/flowrun/flowrun/operators/internal/retryafter"
 	"github.com/flowrun/flowrun/planner"
 	flowruntime "github.com/flowrun/flowrun/runtime"
 )
@@ -232,7 +232,7 @@ func (s *HTTPSink) post(ctx context.Context, recs []flowruntime.Record) error {
 		return onerror.Permanent(serr)
 	}
 	if h := resp.Header.Get("Retry-After"); h != "" {
-		after, ok := retryAfter(h, s.clock.Now())
+		after, ok := retryafter.Parse(h, s.clock.Now())
 		if !ok {
 			s.log.Debug("ignoring a Retry-After that is neither seconds nor an HTTP-date", "retry_after", h)
 			return serr
@@ -242,26 +242,6 @@ func (s *HTTPSink) post(ctx context.Context, recs []flowruntime.Record) error {
 	}
 	return serr
 }
-
-// retryAfter parses a Retry-After header: seconds, or an HTTP-date, which
-// is turned into the wait from now (0 when it has passed).
-func retryAfter(h string, now time.Time) (time.Duration, bool) {
-	if secs, err := strconv.ParseInt(strings.TrimSpace(h), 10, 64); err == nil {
-		if secs < 0 {
-			return 0, false
-		}
-		return time.Duration(min(secs, int64(maxRetryAfter/time.Second))) * time.Second, true
-	}
-	t, err := http.ParseTime(h)
-	if err != nil {
-		return 0, false
-	}
-	return min(max(t.Sub(now), 0), maxRetryAfter), true
-}
-
-// maxRetryAfter bounds the wait a Retry-After may ask for, so that it
-// cannot overflow; the runtime's policy caps it far lower.
-const maxRetryAfter = 24 * time.Hour
 
 // Close releases idle connections.
 func (s *HTTPSink) Close() error {
