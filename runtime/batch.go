@@ -13,10 +13,13 @@ type ack struct {
 	live *atomic.Int64 // the execution's count of unfinished units
 }
 
+// release drops a reference; the last one finishes the unit: done runs
+// before the unit stops counting as unfinished, so that whoever sees no
+// unfinished unit (a snapshot) also sees what done recorded.
 func (a *ack) release() {
 	if a.refs.Add(-1) == 0 {
-		a.live.Add(-1)
 		a.done()
+		a.live.Add(-1)
 	}
 }
 
