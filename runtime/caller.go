@@ -58,7 +58,7 @@ func (ex *Execution) runCaller(n *node) {
 	call := func(r *result) {
 		defer ex.wg.Done()
 		rec := r.rec
-		start := time.Now()
+		start := monoNow()
 		res, err := c.Call(ctx, rec)
 		if err != nil {
 			sleep := func(d time.Duration) bool { return ex.clock.Sleep(ctx, d) == nil }
@@ -69,7 +69,7 @@ func (ex *Execution) runCaller(n *node) {
 			})
 		}
 		// Busy time is the share of the concurrency in use.
-		n.busy.Add(int64(time.Since(start)) / int64(conc))
+		n.busy.Add(int64(monoNow()-start) / int64(conc))
 		if err == nil {
 			r.rec = res
 		}

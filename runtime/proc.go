@@ -112,15 +112,21 @@ func (pl *procLoop) init() {
 				o.avail--
 				return
 			}
-			// Sends the full batch, and may wait for credit: count first,
-			// so that no stage downstream has received more than this
-			// chain counts as emitted.
+			// Sends the full batch, or takes more credit, maybe waiting for
+			// it (timed then: not work). Count first, so that no stage
+			// downstream has received more than this chain counts.
 			pl.count()
-			t0 := time.Now()
+			if o.avail > 0 && o.e.capBytes == 0 {
+				if !o.emit(pl.ctx, r) {
+					pl.dead = true
+				}
+				return
+			}
+			t0 := monoNow()
 			if !o.emit(pl.ctx, r) {
 				pl.dead = true
 			}
-			pl.blocked += time.Since(t0)
+			pl.blocked += monoNow() - t0
 		}
 	}
 }
@@ -137,8 +143,8 @@ func (pl *procLoop) loadTaps() {
 
 // busy counts the time since start, less blocked, as busy time of every
 // stage of the chain.
-func (pl *procLoop) busy(start time.Time) {
-	d := time.Since(start) - pl.blocked
+func (pl *procLoop) busy(start time.Duration) {
+	d := monoNow() - start - pl.blocked
 	pl.blocked = 0
 	if d <= 0 {
 		return
@@ -182,9 +188,9 @@ func (pl *procLoop) process(s *stage, r Record) {
 		pl.flushAll()
 		// The wait is the stage's work (a throttle's pacing), counted at
 		// once rather than at the end of a batch that may take long.
-		t0 := time.Now()
+		t0 := monoNow()
 		err := s.g.Wait(pl.ctx)
-		d := time.Since(t0)
+		d := monoNow() - t0
 		pl.blocked += d
 		for _, st := range pl.stages {
 			st.n.busy.Add(int64(d))
@@ -244,7 +250,7 @@ func (pl *procLoop) unhold(force bool) {
 }
 
 func (pl *procLoop) handle(b *batch) {
-	start := time.Now()
+	start := monoNow()
 	if len(pl.stages) > 1 {
 		pl.loadTaps()
 	}
@@ -401,7 +407,7 @@ func (pl *procLoop) timed() bool {
 	if now.Before(dl) {
 		return true
 	}
-	start := time.Now()
+	start := monoNow()
 	defer pl.busy(start)
 	pl.loadTaps()
 	pl.setAcks(pl.held)

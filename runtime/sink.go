@@ -70,9 +70,9 @@ func (ex *Execution) runSink(n *node) {
 		if dlo != nil {
 			dlo.setAcks(b.acks)
 		}
-		start := time.Now()
+		start := monoNow()
 		written := ex.write(ctx, n, t, dlo, b.recs)
-		n.busy.Add(int64(time.Since(start)))
+		n.busy.Add(int64(monoNow() - start))
 		if !written {
 			ok = false
 			return
@@ -113,9 +113,9 @@ func (ex *Execution) next(ctx context.Context, t *task, in *edge, dlo *outport) 
 func (ex *Execution) write(ctx context.Context, n *node, t *task, dlo *outport, recs []Record) bool {
 	sleep := func(d time.Duration) bool { return t.sleep(ctx, ex.clock, d) }
 	write := func() error {
-		start := time.Now()
+		start := monoNow()
 		err := n.spec.Sink.Write(ctx, recs)
-		n.writes.observe(time.Since(start))
+		n.writes.observe(monoNow() - start)
 		return err
 	}
 	err := write()

@@ -80,7 +80,9 @@ func (s *Server) tap(w http.ResponseWriter, r *http.Request) {
 	}
 	var enc codec.Encoder
 	var line []byte
-	pace := rate.NewLimiter(rate.Limit(perSecond), min(limit, perSecond))
+	// A tenth of a second's worth at once, so that a request after another
+	// gets no more than its rate either.
+	pace := rate.NewLimiter(rate.Limit(perSecond), max(1, min(limit, perSecond/10)))
 	for sent := 0; sent < limit; {
 		if len(t.Records()) == 0 || pace.Tokens() < 1 {
 			if flusher != nil {
