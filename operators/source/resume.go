@@ -35,6 +35,9 @@ func (f *File) Resume(checkpoint any) error {
 			return fmt.Errorf("file source %q: resume: negative offset %d for %s", f.stage, p.Offset, p.File)
 		}
 		f.resume[p.File] = p.Offset
+		// Until the file is opened its checkpoint is the resumed one, so
+		// a snapshot taken before then keeps it.
+		f.positions.track(p.File, p.Offset)
 	}
 	return nil
 }
