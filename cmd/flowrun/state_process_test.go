@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -249,4 +250,82 @@ func TestRunStateKeepsOutputOfSourcesThatCannotReplay(t *testing.T) {
 	if want := "{\"n\":1}\n{\"n\":2}\n{\"n\":3}\n"; string(got) != want {
 		t.Errorf("after a kill and a restart the output is %q, want %q (first snapshot %d bytes)", got, want, len(saved))
 	}
+}
+
+const reduceFlow = `
+pipeline "counts" {
+  source "in" {
+    kind  = "file"
+    path  = "in.jsonl"
+    codec = "json"
+  }
+  reduce "per_key" {
+    from  = in
+    init  = 0
+    step  = acc + id % 10
+    group = v
+  }
+  sink "out" {
+    from = per_key
+    kind = "file"
+    path = "out.jsonl"
+  }
+}
+`
+
+// TestRunStateKeepsReduceAcrossKill9: file -> reduce (a sum per key) ->
+// file, killed with SIGKILL mid-run several times, then run to the end,
+// gives the totals of one uninterrupted run.
+func TestRunStateKeepsReduceAcrossKill9(t *testing.T) {
+	bin := buildFlowrun(t)
+	dir := crashDir(t, 1_500_000)
+	if err := os.WriteFile(filepath.Join(dir, "r.flow"), []byte(reduceFlow), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	runOK(t, bin, dir, "r.flow")
+	want := sortedLines(t, filepath.Join(dir, "out.jsonl"))
+	if err := os.Remove(filepath.Join(dir, "out.jsonl")); err != nil {
+		t.Fatal(err)
+	}
+	killed := 0
+	for range 6 {
+		cmd := exec.Command(bin, "run", "--state-dir", "state", "--checkpoint-interval", "20ms", "--log-level", "warn", "r.flow")
+		cmd.Dir = dir
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		exited := make(chan error, 1)
+		go func() { exited <- cmd.Wait() }()
+		select {
+		case err := <-exited:
+			if err != nil {
+				t.Fatal(err)
+			}
+			continue
+		case <-time.After(time.Duration(30+rand.IntN(200)) * time.Millisecond):
+		}
+		_ = cmd.Process.Kill()
+		if exitCode(<-exited) != 0 {
+			killed++
+		}
+	}
+	if killed == 0 {
+		t.Fatal("no run was killed before its end")
+	}
+	runOK(t, bin, dir, "--state-dir", "state", "r.flow")
+	if got := sortedLines(t, filepath.Join(dir, "out.jsonl")); !slices.Equal(got, want) {
+		t.Errorf("after %d kills the totals are\n%s\nwant those of one run\n%s", killed, strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+	t.Logf("%d of 6 runs killed mid-run; the totals are those of one run", killed)
+}
+
+func sortedLines(t *testing.T, path string) []string {
+	t.Helper()
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSpace(string(data)), "\n")
+	slices.Sort(lines)
+	return lines
 }
