@@ -3,11 +3,11 @@ package admin
 import (
 	"net/http"
 	"strconv"
-
-	"golang.org/x/time/rate"
+	"time"
 
 	"github.com/flowrun/flowrun/operators/codec"
 	"github.com/flowrun/flowrun/operators/supervisor"
+	flowruntime "github.com/flowrun/flowrun/runtime"
 )
 
 // Limits of /api/v1/tap.
@@ -22,12 +22,14 @@ const (
 	MaxTapRate     = 100000
 	// maxTapBuffer bounds the samples a tap keeps while the client reads.
 	maxTapBuffer = 64
+	// tapTick is how often a tap sends what it holds.
+	tapTick = 50 * time.Millisecond
 )
 
 // tap answers GET /api/v1/tap?pipeline=P&stage=S&limit=N&rate=R: up to N
 // records as they leave stage S of pipeline P, at most R a second, as
 // newline-delimited JSON (one record's fields a line, as a file sink writes
-// them), flushed whenever the tap has nothing more to send at once. The
+// them), sent every tapTick, what the tap holds up to the rate. The
 // response ends after N records, when the pipeline ends, or when the
 // client goes away. pipeline may be left out when one pipeline runs.
 //
@@ -78,34 +80,60 @@ func (s *Server) tap(w http.ResponseWriter, r *http.Request) {
 	if flusher != nil {
 		flusher.Flush()
 	}
+	// Every tick the tap sends what it holds, up to a tick's share of its
+	// rate, in one write: one wake-up and one flush a tick, however many
+	// records.
+	tick := time.NewTicker(tapTick)
+	defer tick.Stop()
+	perTick := float64(perSecond) * tapTick.Seconds()
+	allowance := 0.0
 	var enc codec.Encoder
-	var line []byte
-	// A tenth of a second's worth at once, so that a request after another
-	// gets no more than its rate either.
-	pace := rate.NewLimiter(rate.Limit(perSecond), max(1, min(limit, perSecond/10)))
-	for sent := 0; sent < limit; {
-		if len(t.Records()) == 0 || pace.Tokens() < 1 {
-			if flusher != nil {
-				flusher.Flush()
+	var buf []byte
+	sent := 0
+	// send writes up to quota records of what the tap holds.
+	send := func(quota int) bool {
+		buf = buf[:0]
+		for n := 0; n < quota && sent < limit; n++ {
+			var rec flowruntime.Record
+			select {
+			case rec = <-t.Records():
+			default:
+				n = quota
+				continue
 			}
-		}
-		if err := pace.Wait(r.Context()); err != nil {
-			return
-		}
-		select {
-		case rec := <-t.Records():
-			line, err = enc.AppendObject(line[:0], rec.Fields)
+			line, err := enc.AppendObject(buf, rec.Fields)
 			if err != nil {
 				continue // not JSON (a NaN): not shown
 			}
-			if _, err := w.Write(append(line, '\n')); err != nil {
-				return
-			}
+			buf = append(line, '\n')
 			sent++
-		case <-t.Done():
-			if len(t.Records()) == 0 {
+		}
+		if len(buf) == 0 {
+			return true
+		}
+		if _, err := w.Write(buf); err != nil {
+			return false
+		}
+		if flusher != nil {
+			flusher.Flush()
+		}
+		return true
+	}
+	for sent < limit {
+		select {
+		case <-tick.C:
+			// What the rate allows this tick; what it leaves unused is
+			// not saved up beyond one tick.
+			allowance = min(allowance+perTick, max(perTick, 1))
+			quota := int(allowance)
+			allowance -= float64(quota)
+			if !send(quota) {
 				return
 			}
+		case <-t.Done():
+			// The pipeline has ended: what the tap holds goes at once.
+			send(limit)
+			return
 		case <-r.Context().Done():
 			return
 		}
