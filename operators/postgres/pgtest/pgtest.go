@@ -221,11 +221,16 @@ func (s *Server) Log() string {
 // Restart stops the server (fast shutdown: open connections are closed)
 // and starts it again on the same port and data directory. It fails the
 // test that started the server: call it from that test's goroutine.
-func (s *Server) Restart() {
+func (s *Server) Restart() { s.t.Helper(); s.Outage(0) }
+
+// Outage stops the server as Restart does, keeps it down for d, and starts
+// it again.
+func (s *Server) Outage(d time.Duration) {
 	s.t.Helper()
 	if err := s.stop(); err != nil {
 		s.t.Fatalf("pgtest: stop: %v", err)
 	}
+	time.Sleep(d)
 	if err := s.start(); err != nil {
 		s.t.Fatalf("pgtest: restart: %v", err)
 	}
