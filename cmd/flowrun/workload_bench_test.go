@@ -96,7 +96,7 @@ func writeW2Input(b *testing.B, path string, n int) {
 // state dir, saved every second: the cost of exactly-once output. The
 // admin one serves --admin 127.0.0.1:0 and scrapes /metrics and
 // /api/v1/pipelines every second while it runs (a UI's pace; Prometheus
-// scrapes every 15 s by default); the tap ones keep a tap on the map stage ("shout", sampled as
+// scrapes every 15 s by default), admin-idle serves it unasked; the tap ones keep a tap on the map stage ("shout", sampled as
 // its batches go to the sink) or on the filter ("errors", fused with the
 // map: sampled between the two), one request of 1000 records after
 // another, at the tap's default rate (1000 records a second) or, for
@@ -112,6 +112,7 @@ func BenchmarkW2(b *testing.B) {
 		{"admin", false, func(url string, stop <-chan struct{}) {
 			poll(stop, time.Second, url+"/metrics", url+"/api/v1/pipelines")
 		}},
+		{"admin-idle", false, func(url string, stop <-chan struct{}) { <-stop }},
 		{"tap-shout", false, func(url string, stop <-chan struct{}) {
 			poll(stop, 0, url+"/api/v1/tap?pipeline=w2&stage=shout&limit=1000")
 		}},
