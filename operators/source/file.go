@@ -70,15 +70,18 @@ type File struct {
 	follow  bool
 	atEnd   bool
 	poll    time.Duration
-	// resume holds, per file, the offset a resumed run starts at.
-	resume map[string]int64
+	// saved holds the positions a resumed run starts from, until Run
+	// matches them to files (restore); starts then holds where each
+	// matched file is read from, the first time it is opened.
+	saved  []Position
+	starts map[string]start
 }
 
 // tailed is a followed file.
 type tailed struct {
 	path string
-	f    *os.File
 	info os.FileInfo
+	in   *input
 	r    *reader
 }
 
@@ -120,33 +123,92 @@ func (f *File) run(ctx context.Context, out flowruntime.Emitter) error {
 	if err != nil {
 		return err
 	}
-	if !f.follow {
-		if len(paths) == 0 {
-			return fmt.Errorf("no file matches %q", f.pattern)
+	var rotated []string
+	f.starts, rotated = f.restore(paths)
+	if !f.follow && len(paths) == 0 {
+		return fmt.Errorf("no file matches %q", f.pattern)
+	}
+	// The rest of the files rotated while flowrun was stopped comes first.
+	var last *reader
+	for _, p := range rotated {
+		if last, err = f.readAll(ctx, out, p, last, true); err != nil {
+			return err
 		}
-		var last *reader
-		for _, p := range paths {
-			if last, err = f.readAll(ctx, out, p, last); err != nil {
+	}
+	f.positions.dropRotated()
+	if f.follow {
+		if last != nil {
+			if err := last.flush(ctx, out); err != nil {
 				return err
 			}
 		}
-		return last.flush(ctx, out)
+		return f.tail(ctx, out, paths)
 	}
-	return f.tail(ctx, out, paths)
+	for _, p := range paths {
+		if last, err = f.readAll(ctx, out, p, last, false); err != nil {
+			return err
+		}
+	}
+	return last.flush(ctx, out)
+}
+
+// open opens the file at path and positions it where reading starts: where
+// a resumed run matched it to start (used once), where it was read to when
+// it was rotated away and is matched again under another name, else at its
+// end when atEnd, else at its start. It returns the file, tracked from
+// there, with what it was when opened and that offset.
+func (f *File) open(path string, atEnd bool) (*input, os.FileInfo, int64, error) {
+	fh, err := os.Open(path)
+	if err != nil {
+		return nil, nil, 0, fmt.Errorf("open: %w", err)
+	}
+	info, err := fh.Stat()
+	if err != nil {
+		fh.Close()
+		return nil, nil, 0, fmt.Errorf("stat %s: %w", path, err)
+	}
+	ref := fileRef{path: path, abs: absPath(path), id: idOf(info), fh: fh}
+	st, planned := f.starts[path]
+	delete(f.starts, path)
+	var in *input
+	var off int64
+	switch {
+	case planned && (st.id == ref.id || !st.id.known()):
+		off = st.offset
+	default:
+		if in, off = f.positions.reopen(ref); in != nil && off > info.Size() {
+			in, off = nil, 0 // truncated since: read again from the start
+		}
+		if in == nil && atEnd {
+			off = info.Size()
+		}
+	}
+	if in == nil {
+		in = f.positions.trackFile(ref, off)
+	}
+	if _, err := fh.Seek(off, io.SeekStart); err != nil {
+		f.positions.close(in, -1)
+		return nil, nil, 0, fmt.Errorf("seek %s to %d: %w", path, off, err)
+	}
+	return in, info, off, nil
 }
 
 // readAll reads one whole file, carrying the pending batch over from prev.
-func (f *File) readAll(ctx context.Context, out flowruntime.Emitter, path string, prev *reader) (*reader, error) {
-	fh, err := os.Open(path)
-	if err != nil {
-		return prev, fmt.Errorf("open: %w", err)
-	}
-	defer fh.Close()
-	off, err := f.startAt(fh, path, false)
+// A rotated file is not read again: it is forgotten once its lines are
+// finished, unless the glob matches it.
+func (f *File) readAll(ctx context.Context, out flowruntime.Emitter, path string, prev *reader, rotated bool) (*reader, error) {
+	in, _, off, err := f.open(path, false)
 	if err != nil {
 		return prev, err
 	}
-	r := f.newReader(fh, path, off)
+	r := f.newReader(in.fh, path, off, in.done)
+	defer func() {
+		end := int64(-1)
+		if rotated {
+			end = r.lines.Offset()
+		}
+		f.positions.close(in, end)
+	}()
 	if prev != nil {
 		r.carryFrom(prev)
 	}
@@ -159,33 +221,24 @@ func (f *File) readAll(ctx context.Context, out flowruntime.Emitter, path string
 // tail follows the files matching the pattern: it reads each to its end,
 // then polls for growth, truncation (read again from the start), rotation
 // (the old file is read to its end, then the new one from its start) and new
-// matches of the glob.
+// matches of the glob. A rotated file the glob matches under its new name
+// goes on from where it was read to.
 func (f *File) tail(ctx context.Context, out flowruntime.Emitter, initial []string) error {
 	files := map[string]*tailed{}
 	defer func() {
 		for _, t := range files {
-			t.f.Close()
+			f.positions.close(t.in, -1)
 		}
 	}()
 	open := func(path string, atEnd bool) error {
-		fh, err := os.Open(path)
+		in, info, off, err := f.open(path, atEnd)
 		if err != nil {
 			if errors.Is(err, os.ErrNotExist) {
 				return nil // not there yet, or rotated away: try again later
 			}
-			return fmt.Errorf("open: %w", err)
-		}
-		info, err := fh.Stat()
-		if err != nil {
-			fh.Close()
-			return fmt.Errorf("stat: %w", err)
-		}
-		off, err := f.startAt(fh, path, atEnd)
-		if err != nil {
-			fh.Close()
 			return err
 		}
-		files[path] = &tailed{path: path, f: fh, info: info, r: f.newReader(fh, path, off)}
+		files[path] = &tailed{path: path, info: info, in: in, r: f.newReader(in.fh, path, off, in.done)}
 		return nil
 	}
 	for _, p := range initial {
@@ -219,17 +272,18 @@ func (f *File) tail(ctx context.Context, out flowruntime.Emitter, initial []stri
 						return err
 					}
 				}
-				t.f.Close()
+				f.positions.close(t.in, t.r.lines.Offset())
 				delete(files, p)
 				if err := open(p, false); err != nil {
 					return err
 				}
 			case now.Size() < t.r.lines.Offset():
 				f.log.Info("file truncated, reading it from the start", "file", p)
-				if _, err := t.f.Seek(0, io.SeekStart); err != nil {
+				if _, err := t.in.fh.Seek(0, io.SeekStart); err != nil {
 					return fmt.Errorf("seek %s: %w", p, err)
 				}
-				t.r = f.newReader(t.f, p, 0)
+				t.in = f.positions.trackFile(fileRef{path: p, abs: t.in.abs, id: t.in.id, fh: t.in.fh}, 0)
+				t.r = f.newReader(t.in.fh, p, 0, t.in.done)
 			}
 		}
 		if err := f.clock.Sleep(ctx, f.poll); err != nil {
@@ -239,16 +293,27 @@ func (f *File) tail(ctx context.Context, out flowruntime.Emitter, initial []stri
 		if err != nil {
 			return err
 		}
+		reading := map[fileID]bool{}
+		for _, t := range files {
+			reading[idOf(t.info)] = true
+		}
 		for _, p := range paths {
-			if _, ok := files[p]; !ok {
-				if err := open(p, false); err != nil {
-					return err
-				}
+			if _, ok := files[p]; ok {
+				continue
+			}
+			if info, err := os.Stat(p); err == nil && reading[idOf(info)] {
+				continue // a file read under another name: its rotation is seen next time
+			}
+			if err := open(p, false); err != nil {
+				return err
 			}
 		}
+		f.positions.dropRotated()
 	}
 }
 
-// Checkpoint returns, for every file read so far, the offset before which
-// every line is finished ([]Position).
+// Checkpoint returns, for every file read so far or to be read from a
+// resumed position, its identity and the offset before which every line is
+// finished ([]Position). A file rotated away is left out once all of it is
+// finished, unless the glob still matches it.
 func (f *File) Checkpoint() any { return f.positions.Checkpoint() }

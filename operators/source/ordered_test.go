@@ -60,7 +60,7 @@ func TestFileJSONKeepsOrderAcrossWorkers(t *testing.T) {
 		t.Errorf("emitted in %d batches, want %d full ones across both files", e.Calls(), want)
 	}
 	want := []source.Position{{File: files[0], Offset: offsets[0]}, {File: files[1], Offset: offsets[1]}}
-	if diff := cmp.Diff(want, src.(flowruntime.Checkpointer).Checkpoint()); diff != "" {
+	if diff := cmp.Diff(want, src.(flowruntime.Checkpointer).Checkpoint(), byPath); diff != "" {
 		t.Errorf("checkpoint (-want +got):\n%s", diff)
 	}
 }

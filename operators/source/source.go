@@ -152,12 +152,14 @@ func ack(spans []span, cut int, at int64) (done func()) {
 	}
 }
 
-func (s *stream) newReader(r io.Reader, file string, offset int64) *reader {
+// newReader reads the input r, named file, from offset; done tracks how
+// far it is finished.
+func (s *stream) newReader(r io.Reader, file string, offset int64, done *flowruntime.Checkpoint) *reader {
 	rd := &reader{
 		stream: s,
 		file:   file,
 		lines:  codec.NewLineReader(r, offset, s.maxLine),
-		done:   s.positions.track(file, offset),
+		done:   done,
 	}
 	if offset == 0 {
 		rd.lineNo = 1

@@ -43,7 +43,7 @@ type Stdin struct {
 func (s *Stdin) Run(ctx context.Context, out flowruntime.Emitter) error {
 	cr := &ctxReader{ctx: ctx, r: s.in}
 	defer cr.close()
-	r := s.newReader(cr, "", 0)
+	r := s.newReader(cr, "", 0, s.positions.track("", 0))
 	err := r.pump(ctx, out)
 	if errors.Is(err, io.EOF) {
 		if err = r.finish(); err == nil {
