@@ -97,8 +97,9 @@ func lineOffset(text string, n int) int64 {
 }
 
 // checkpointLog is the line a run logs at its end for the file source "in"
-// reading in.jsonl: every byte before the offset is finished.
-var checkpointLog = regexp.MustCompile(`source checkpoint: stage=in checkpoint=\[in\.jsonl@(\d+)\]`)
+// reading in.jsonl (named by its absolute path): every byte before the
+// offset is finished.
+var checkpointLog = regexp.MustCompile(`source checkpoint: stage=in checkpoint=\[/\S*/in\.jsonl@(\d+)\]`)
 
 // checkpoint returns the offset of in.jsonl the run logged as finished.
 func (r decodeRun) checkpoint(t *testing.T) int64 {
