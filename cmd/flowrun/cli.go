@@ -28,6 +28,7 @@ func verbs() []verb {
 		{"fmt", "rewrite FILE|DIR... in the canonical layout", cmdFmt},
 		{"graph", "print the planned DAG of FILE", cmdGraph},
 		{"state", "show or reset the state kept in DIR by run --state-dir DIR", cmdState},
+		{"top", "show a live dashboard of the run serving --admin ADDR", cmdTop},
 		{"version", "print the version", cmdVersion},
 	}
 }

@@ -18,5 +18,6 @@
 //
 // It reads the pipelines through operators/supervisor and runtime only: it
 // must not import lang, planner or an operator family, and nothing below
-// cmd imports it.
+// cmd imports it but engine/top, the client of `flowrun top`, which reads
+// /api/v1/pipelines into this package's Pipeline, Stage and Edge.
 package admin
