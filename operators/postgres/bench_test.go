@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"testing"
 
+	"github.com/hashicorp/go-hclog"
+
 	"github.com/flowrun/flowrun/operators/internal/optest"
 	"github.com/flowrun/flowrun/operators/postgres/pgtest"
 	flowruntime "github.com/flowrun/flowrun/runtime"
@@ -53,17 +55,33 @@ ANALYZE bench;`, rows))
 }
 
 // BenchmarkSink writes batches of 256 records of four fields, each batch in
-// its own transaction, and reports rows/s.
+// its own transaction, and reports rows/s. The state_dir cases also set the
+// sink's row of the progress table in each transaction.
 func BenchmarkSink(b *testing.B) {
 	srv := pgtest.Start(b)
-	for _, bench := range []struct{ name, options string }{
-		{"copy", `method = "copy"`},
-		{"insert", `method = "insert"`},
-		{"upsert", `upsert_key = ["id"]`},
+	for _, bench := range []struct {
+		name, options string
+		stateDir      bool
+	}{
+		{"copy", `method = "copy"`, false},
+		{"copy,state_dir", `method = "copy"`, true},
+		{"insert", `method = "insert"`, false},
+		{"insert,state_dir", `method = "insert"`, true},
+		{"upsert", `upsert_key = ["id"]`, false},
 	} {
 		b.Run(bench.name, func(b *testing.B) {
 			srv.Exec(b, `DROP TABLE IF EXISTS bench; CREATE TABLE bench (id bigint PRIMARY KEY, name text, amount float8, at timestamptz)`)
-			s := sink(b, srv.DSN(), "table = \"bench\"\n"+bench.options)
+			options := "table = \"bench\"\n" + bench.options
+			var s flowruntime.Sink
+			if bench.stateDir {
+				ks := buildKeeping(b, srv.DSN(), options, hclog.NewNullLogger())
+				if err := ks.Open(context.Background()); err != nil {
+					b.Fatal(err)
+				}
+				s = ks
+			} else {
+				s = sink(b, srv.DSN(), options)
+			}
 			const size = 256
 			var id int64
 			total := 0

@@ -19,6 +19,11 @@
 // again by the next Write. Errors no retry can cure (a value that does not
 // fit its column, a constraint violation, a missing table or column) are
 // marked permanent: the batch is dead-lettered or the run fails at once.
+// With a state dir the sink also sets, in each batch's transaction, its
+// count of records written in a progress table of its own
+// (flowrun_sink_progress); restored from a snapshot it skips the records
+// the killed run wrote after it as they come again (progress.go), when the
+// plan in front of it replays them in the same order (order.go).
 // Record values are written as pgx encodes them, except for strings in
 // timestamp and date columns (parsed as RFC 3339 and YYYY-MM-DD first,
 // else by PostgreSQL), strings in bytea columns (decoded from base64) and

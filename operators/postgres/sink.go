@@ -30,7 +30,7 @@ const maxParams = 65535
 var sinkKind = &operators.Kind{
 	Schema: planner.Schema{
 		Block: "sink", Kind: "postgres",
-		Doc: "Writes records as rows of a PostgreSQL table, each batch in one transaction, with COPY or, for upserts, INSERT ... ON CONFLICT.",
+		Doc: "Writes records as rows of a PostgreSQL table, each batch in one transaction, with COPY or, for upserts, INSERT ... ON CONFLICT. With a state dir (flowrun run --state-dir) each transaction also sets the sink's count of records written in a progress table, and a sink restarted after a kill -9 skips the records the killed run wrote after its last snapshot as they come again: exactly once without an upsert key when the records reach it in the same order in every run (one replayable source; no merge, round-robin fanout, lossy branch, unordered or failing call, clock-driven stage or now() in front of it), else at least once, with a warning (see docs/state.md).",
 		Options: []planner.OptionSpec{
 			dsnOption,
 			{Name: "table", Type: planner.String, Required: true,
@@ -41,6 +41,8 @@ var sinkKind = &operators.Kind{
 				Doc: "Columns of a unique index or primary key: a row whose key exists is updated instead of inserted (INSERT ... ON CONFLICT (key) DO UPDATE), so a batch written twice leaves each row once. Within one batch the last record of a key wins."},
 			{Name: "method", Type: planner.Enum, Enum: []string{"copy", "insert"},
 				Doc: "How rows are sent: copy (COPY FROM, the fastest) or insert (multi-row INSERT statements). The default is copy, or insert when upsert_key is set, which needs it."},
+			{Name: "progress_table", Type: planner.String, Default: DefaultProgressTable,
+				Doc: "With a state dir only: the table, name or schema.name, holding the sink's count of records written, one row per pipeline and stage (pipeline text, stage text, written bigint, updated_at timestamptz, primary key (pipeline, stage)), set in the transaction of each batch. It is created when missing, which needs the CREATE privilege on its schema, or can be created beforehand with that definition. Two processes must not write the same pipeline and stage into one progress table at once."},
 		},
 		Check: func(o planner.Options) error {
 			var p operators.Problems
@@ -62,6 +64,9 @@ var sinkKind = &operators.Kind{
 			if len(keys) > 0 && o.String("method") == "copy" {
 				p.Add("method", "method = \"copy\" cannot upsert: remove the method (upserts use insert) or the upsert_key")
 			}
+			if pt := o.String("progress_table"); o["progress_table"] != nil && (pt == "" || slices.Contains(identifier(pt), "")) {
+				p.Add("progress_table", "the progress table %q is not a table name: write name or schema.name", pt)
+			}
 			if len(cols) > 0 {
 				for _, k := range keys {
 					if !slices.Contains(cols, k) {
@@ -82,7 +87,25 @@ var sinkKind = &operators.Kind{
 			upsert:  slices.Clone(keys),
 			method:  st.Options.String("method"),
 			log:     env.Logger,
+			progress: progress{
+				table:    identifier(st.Options.String("progress_table")),
+				pipeline: env.Pipeline,
+				stage:    st.Name,
+				keep:     env.KeepsState,
+				policy:   st.OnError.Policy.Resolve(onerror.Sink),
+				clock:    env.Clock,
+			},
 		}
+		if s.log == nil {
+			s.log = hclog.NewNullLogger()
+		}
+		if s.progress.clock == nil {
+			s.progress.clock = flowruntime.RealClock{}
+		}
+		if len(s.progress.table) == 0 {
+			s.progress.table = pgx.Identifier{DefaultProgressTable}
+		}
+		s.progress.inOrder, s.progress.whyNot = replayOrder(st)
 		if s.method == "" {
 			s.method = "copy"
 			if len(keys) > 0 {
@@ -110,6 +133,10 @@ func checkNames(p *operators.Problems, option string, names []string) {
 // Sink is the postgres sink. Each Write runs in one transaction: either
 // every row of the batch is written or none is. The connection is made by
 // the first Write and made again by the Write after one that broke it.
+//
+// With a state dir (or a restored state) the sink keeps its row in the
+// progress table, updated in the transaction of each batch, and opens it
+// before the first Write (see progress.go).
 type Sink struct {
 	dsn     string
 	table   pgx.Identifier
@@ -132,11 +159,19 @@ type Sink struct {
 	insertSQL map[int]string
 	rows      [][]any
 
+	progress progress
+
 	written atomic.Int64
+	skipped atomic.Int64
 }
 
-// Written returns the number of records written (committed) so far.
+// Written returns the number of records this sink has written (committed)
+// so far.
 func (s *Sink) Written() int64 { return s.written.Load() }
+
+// Skipped returns the number of records this sink skipped because the run
+// before it, killed after its last snapshot, had written them already.
+func (s *Sink) Skipped() int64 { return s.skipped.Load() }
 
 // Columns returns the columns written, once known (given, or read from the
 // catalogue by the first Write).
@@ -145,23 +180,54 @@ func (s *Sink) Columns() []string { return s.columns }
 // Write writes recs in one transaction. On error the transaction is rolled
 // back and, when the connection broke, it is closed so that the next Write
 // dials again.
+//
+// A restored sink first skips, as written, the records an earlier run
+// wrote after the snapshot it was restored from. Nothing changes before
+// the transaction commits, so a retried or split batch skips the same
+// records again.
 func (s *Sink) Write(ctx context.Context, recs []flowruntime.Record) error {
 	if len(recs) == 0 {
 		return nil
 	}
-	if err := s.write(ctx, recs); err != nil {
-		if s.conn != nil && (s.conn.IsClosed() || transient(err)) {
-			closeConn(s.conn)
-			s.conn = nil
+	if s.progress.keep && !s.progress.opened {
+		// Open was cut short by the end of the run.
+		if err := s.openProgress(ctx); err != nil {
+			return s.failed(err, len(recs))
 		}
-		err = fmt.Errorf("write %d rows to %s: %w", len(recs), s.table.Sanitize(), redactErr(err, s.dsn))
-		if permanent(err) {
-			return onerror.Permanent(err)
-		}
-		return err
 	}
-	s.written.Add(int64(len(recs)))
+	p := &s.progress
+	done := p.alreadyWritten(len(recs))
+	caughtUp := done > 0 && p.pos+int64(done) == p.committed
+	if rest := recs[done:]; len(rest) > 0 {
+		if err := s.write(ctx, rest, p.pos+int64(len(recs))); err != nil {
+			return s.failed(err, len(rest))
+		}
+		s.written.Add(int64(len(rest)))
+	}
+	p.pos += int64(len(recs))
+	if done > 0 {
+		skipped := s.skipped.Add(int64(done))
+		if caughtUp {
+			s.log.Info("postgres sink: skipped the records the run before had written; writing from here on",
+				"skipped", skipped, "written", p.pos)
+		}
+	}
 	return nil
+}
+
+// failed closes a connection err broke, so that the next Write dials
+// again, and returns err with what failed, marked permanent when no retry
+// can cure it.
+func (s *Sink) failed(err error, rows int) error {
+	if s.conn != nil && (s.conn.IsClosed() || transient(err)) {
+		closeConn(s.conn)
+		s.conn = nil
+	}
+	err = fmt.Errorf("write %d rows to %s: %w", rows, s.table.Sanitize(), redactErr(err, s.dsn))
+	if permanent(err) {
+		return onerror.Permanent(err)
+	}
+	return err
 }
 
 // convertError is a record value the sink cannot convert for its column.
@@ -199,12 +265,11 @@ func redactErr(err error, dsn string) error {
 	return err
 }
 
-func (s *Sink) write(ctx context.Context, recs []flowruntime.Record) (err error) {
-	if s.conn == nil {
-		if s.conn, err = dial(ctx, s.dsn); err != nil {
-			return err
-		}
-		s.typesLoaded = false
+// write writes recs in one transaction which, when the sink keeps its
+// progress, also sets its row to written.
+func (s *Sink) write(ctx context.Context, recs []flowruntime.Record, written int64) (err error) {
+	if err := s.connect(ctx); err != nil {
+		return err
 	}
 	if s.keyIndex == nil {
 		if err := s.prepare(ctx); err != nil {
@@ -253,9 +318,29 @@ func (s *Sink) write(ctx context.Context, recs []flowruntime.Record) (err error)
 			}
 		}
 	}
+	if s.progress.keep {
+		if err := s.progress.record(ctx, tx, written); err != nil {
+			return err
+		}
+	}
 	if err := tx.Commit(ctx); err != nil {
 		return fmt.Errorf("commit: %w", err)
 	}
+	if s.progress.keep {
+		s.progress.committed = written
+	}
+	return nil
+}
+
+// connect dials the server unless the sink is connected.
+func (s *Sink) connect(ctx context.Context) (err error) {
+	if s.conn != nil {
+		return nil
+	}
+	if s.conn, err = dial(ctx, s.dsn); err != nil {
+		return err
+	}
+	s.typesLoaded = false
 	return nil
 }
 
