@@ -83,6 +83,10 @@ type Execution struct {
 	// keepFinal makes the stateful stages save their final state as they
 	// end (Options.Snapshots).
 	keepFinal bool
+	// held is set while the emit gate is held for Options.HoldSources;
+	// holdOnce lets it go once.
+	held     atomic.Bool
+	holdOnce sync.Once
 }
 
 // node is a Node with its edges, counters and policy.
@@ -147,6 +151,10 @@ func Start(ctx context.Context, g *Graph, opts Options) (*Execution, error) {
 	}
 	ex.pool = newBatchPool(ex.batchSize)
 	ex.build(g, order)
+	if opts.HoldSources {
+		ex.emitGate.Lock()
+		ex.held.Store(true)
+	}
 
 	base := context.WithoutCancel(ctx)
 	ex.runCtx, ex.runCancel = context.WithCancel(base)
@@ -178,7 +186,19 @@ func Start(ctx context.Context, g *Graph, opts Options) (*Execution, error) {
 // Stop stops the execution gracefully: the sources' context is cancelled so
 // they stop at a checkpoint, what is in flight drains through every stage,
 // holders flush and sinks close. It does not wait; use Wait.
-func (e *Execution) Stop() { e.srcCancel() }
+func (e *Execution) Stop() {
+	e.srcCancel()
+	e.letSourcesGo()
+}
+
+// letSourcesGo lets the sources held by Options.HoldSources go, once.
+func (e *Execution) letSourcesGo() {
+	e.holdOnce.Do(func() {
+		if e.held.Swap(false) {
+			e.emitGate.Unlock()
+		}
+	})
+}
 
 // Kill stops the execution at once: every stage returns as soon as it can,
 // sinks are closed, and what was in flight is abandoned (not acknowledged).
@@ -194,6 +214,7 @@ func (e *Execution) Kill() {
 	}
 	e.mu.Unlock()
 	e.runCancel()
+	e.letSourcesGo()
 }
 
 // Wait waits until the execution has finished and returns nil after end of
@@ -217,6 +238,7 @@ func (e *Execution) fail(err error) {
 	}
 	e.mu.Unlock()
 	e.runCancel()
+	e.letSourcesGo()
 }
 
 // failAfterDrain records err as the execution's error, unless one is
@@ -229,6 +251,7 @@ func (e *Execution) failAfterDrain(err error) {
 	}
 	e.mu.Unlock()
 	e.srcCancel()
+	e.letSourcesGo()
 }
 
 func (e *Execution) failing() bool { return e.runCtx.Err() != nil }

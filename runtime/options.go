@@ -28,4 +28,8 @@ type Options struct {
 	// (Execution.Snapshot): the stateful stages then save their final
 	// state as they end, for the snapshots taken after.
 	Snapshots bool
+	// HoldSources holds every source at its first Emit until the first
+	// Snapshot (which then sees the pipeline as it starts, before any
+	// record), Stop, Kill or a failure.
+	HoldSources bool
 }

@@ -168,6 +168,7 @@ func (n *node) forwardMark(m *mark) {
 // ctx.Err() when ctx ends first (the sources then go on).
 func (e *Execution) Snapshot(ctx context.Context) (*Snapshot, error) {
 	if err := e.snapshottable(); err != nil {
+		e.letSourcesGo()
 		return nil, err
 	}
 	e.snapshots.Lock()
@@ -177,10 +178,28 @@ func (e *Execution) Snapshot(ctx context.Context) (*Snapshot, error) {
 		return e.finalSnapshot()
 	default:
 	}
-	if !e.pauseSources(ctx) {
-		return nil, ctx.Err()
+	snap, err := e.snapshotRunning(ctx)
+	if errors.Is(err, errEnded) {
+		// It ended meanwhile (the gate is let go: its sources could end).
+		<-e.done
+		return e.finalSnapshot()
 	}
-	defer e.emitGate.Unlock()
+	return snap, err
+}
+
+// snapshotRunning takes the snapshot of the running execution; it returns
+// errEnded when the execution ended first.
+func (e *Execution) snapshotRunning(ctx context.Context) (*Snapshot, error) {
+	// Sources held since the start are paused already: this snapshot
+	// lets them go.
+	if e.held.Load() {
+		defer e.letSourcesGo()
+	} else {
+		if !e.pauseSources(ctx) {
+			return nil, ctx.Err()
+		}
+		defer e.emitGate.Unlock()
+	}
 	m := &mark{ex: e, states: make(map[string][]byte), waiting: make(map[*node]bool), done: make(chan struct{})}
 	e.snapMu.Lock()
 	for _, n := range e.nodes {
@@ -213,7 +232,7 @@ func (e *Execution) Snapshot(ctx context.Context) (*Snapshot, error) {
 	case <-ctx.Done():
 		return nil, ctx.Err()
 	case <-e.runCtx.Done():
-		return nil, fmt.Errorf("%w: the execution failed or was killed", ErrNoSnapshot)
+		return nil, errEnded
 	}
 	m.mu.Lock()
 	err := m.err
@@ -229,6 +248,9 @@ func (e *Execution) Snapshot(ctx context.Context) (*Snapshot, error) {
 	}
 	return &Snapshot{States: m.states}, nil
 }
+
+// errEnded is what awaitAcks returns when the execution ended meanwhile.
+var errEnded = errors.New("the execution ended")
 
 // snapshottable reports why the execution cannot be snapshotted, if it
 // cannot.
@@ -270,7 +292,7 @@ func (e *Execution) awaitAcks(ctx context.Context) error {
 		case <-ctx.Done():
 			return ctx.Err()
 		case <-e.runCtx.Done():
-			return fmt.Errorf("%w: the execution failed or was killed", ErrNoSnapshot)
+			return errEnded
 		case <-time.After(d):
 		}
 	}

@@ -367,3 +367,38 @@ func TestSnapshotThroughMergeAndCalls(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestSnapshotOfHeldSources: with HoldSources, the first snapshot sees the
+// pipeline before any record, and lets the sources go.
+func TestSnapshotOfHeldSources(t *testing.T) {
+	src := &seqSource{count: 1000, per: 10}
+	out := &keepSink{}
+	ex := run(t, chain(16, src, out), flowruntime.Options{Snapshots: true, HoldSources: true})
+	snap, err := ex.Snapshot(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := string(snap.States["src"]), "0"; got != want {
+		t.Errorf("first snapshot: source at %s, want %s", got, want)
+	}
+	if got := string(snap.States["sink"]); got != "0" {
+		t.Errorf("first snapshot: sink holds %s records, want 0", got)
+	}
+	if err := ex.Wait(); err != nil {
+		t.Fatal(err)
+	}
+	if out.len() != 1000 {
+		t.Errorf("after the first snapshot the sink got %d records, want 1000", out.len())
+	}
+}
+
+// TestHeldSourcesLetGoOnStop: held sources that never see a snapshot are
+// let go by Stop, and the execution ends.
+func TestHeldSourcesLetGoOnStop(t *testing.T) {
+	src := &seqSource{count: 1 << 30, per: 10}
+	ex := run(t, chain(16, src, &keepSink{}), flowruntime.Options{HoldSources: true})
+	ex.Stop()
+	if err := ex.Wait(); err != nil {
+		t.Fatal(err)
+	}
+}

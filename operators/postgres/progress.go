@@ -43,10 +43,9 @@ const DefaultProgressTable = "flowrun_sink_progress"
 // A sink without a restored state (a first run, a state reset, a hot
 // reload, or a source that cannot read again) skips nothing and counts on
 // from the row's value, since nothing says where the rows the row counts
-// came from. So a first run killed before its first snapshot was saved
-// (the snapshot taken as it starts) has what it inserted inserted again by
-// the next run: a snapshot saved before the sources emit would close that
-// window. Without a state dir the sink keeps no row at all.
+// came from. A run with a state dir saves its first snapshot before its
+// sources emit anything, so a restarted run always has one. Without a
+// state dir the sink keeps no row at all.
 
 // progress is a sink's row of the progress table.
 type progress struct {

@@ -412,7 +412,7 @@ func (s *Supervisor) start(p *planner.Pipeline, states map[string][]byte, resume
 	if s.stopped {
 		return nil, ErrStopped
 	}
-	exec, err := flowruntime.Start(context.Background(), g, flowruntime.Options{Clock: s.cfg.Clock, Logger: log, Snapshots: true})
+	exec, err := flowruntime.Start(context.Background(), g, flowruntime.Options{Clock: s.cfg.Clock, Logger: log, Snapshots: true, HoldSources: k != nil})
 	if err != nil {
 		return nil, fmt.Errorf("pipeline %q: %w", p.Name, err)
 	}
