@@ -34,7 +34,11 @@ type BuildEnv struct {
 	Clock flowruntime.Clock
 	// Logger is the stage's logger (named after the stage by the registry).
 	Logger hclog.Logger
-	// Stdin is read by the stdin source; Stdout is written by the stdout sink.
+	// Stdin is read by the stdin source; Stdout is written by the stdout
+	// sink. Make Stdin a source.Feed shared by every build (one per
+	// process), so that a hot reload's new version reads on exactly after
+	// the lines the old one finished; a stdin source given another reader
+	// reads it on its own and loses what it read ahead when it stops.
 	Stdin  io.Reader
 	Stdout io.Writer
 	// Dir resolves relative file paths; "" means the working directory.

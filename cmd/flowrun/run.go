@@ -17,6 +17,7 @@ import (
 	"github.com/flowrun/flowrun/engine/admin"
 	"github.com/flowrun/flowrun/lang/diag"
 	"github.com/flowrun/flowrun/operators/all"
+	"github.com/flowrun/flowrun/operators/source"
 	"github.com/flowrun/flowrun/operators/supervisor"
 	"github.com/flowrun/flowrun/planner"
 	flowruntime "github.com/flowrun/flowrun/runtime"
@@ -140,7 +141,7 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	sup := supervisor.New(supervisor.Config{
 		Registry:           all.Registry(),
 		Logger:             logger,
-		Stdin:              os.Stdin,
+		Stdin:              source.NewFeed(os.Stdin), // one for every version: a reload hands stdin over at a line
 		Stdout:             &lockedWriter{w: stdout},
 		Load:               reloader(f.args, vars, errOut, logger),
 		DrainTimeout:       f.drainTimeout,

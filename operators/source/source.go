@@ -95,15 +95,17 @@ type reader struct {
 	// not known.
 	lineNo int64
 	dec    codec.Decoder
-	// header holds the csv field names once read; row and pending are
-	// scratch for csv rows: pending is a record whose quoted field is still
-	// open at the end of a line, read at pendOff, on line pendLine.
-	header   []string
-	row      []string
-	pending  []byte
-	pendOff  int64
-	pendLine int64
-	batch    []flowruntime.Record
+	// header holds the csv field names once read, from a line that ended
+	// at headerEnd (0 when given, not read); row and pending are scratch
+	// for csv rows: pending is a record whose quoted field is still open at
+	// the end of a line, read at pendOff, on line pendLine.
+	header    []string
+	headerEnd int64
+	row       []string
+	pending   []byte
+	pendOff   int64
+	pendLine  int64
+	batch     []flowruntime.Record
 	// raw holds the JSON lines of the pending batch not yet decoded, when
 	// the stream decodes in parallel; batch is then always empty.
 	raw *rawLines
@@ -441,7 +443,7 @@ func (r *reader) line(line []byte, off, num int64) error {
 		r.pending = nil
 		r.row = row
 		if r.header == nil {
-			r.header = append([]string(nil), row...)
+			r.header, r.headerEnd = append([]string(nil), row...), r.lines.Offset()
 			return nil
 		}
 		fields = make(map[string]any, len(r.header))

@@ -23,27 +23,43 @@ var stdinKind = &operators.Kind{
 		},
 	},
 	Build: func(st *planner.Stage, env operators.BuildEnv) (*flowruntime.Node, error) {
-		s := newStream(st, env)
-		in := env.Stdin
-		if in == nil {
-			in = os.Stdin
+		feed, ok := env.Stdin.(*Feed)
+		if !ok {
+			in := env.Stdin
+			if in == nil {
+				in = os.Stdin
+			}
+			feed = NewFeed(in)
 		}
-		return &flowruntime.Node{Source: &Stdin{stream: s, in: in}}, nil
+		return &flowruntime.Node{Source: &Stdin{stream: newStream(st, env), feed: feed}}, nil
 	},
 }
 
 // Stdin is the stdin source. A record is handed on as soon as its line is
-// read, unless more lines are already waiting.
+// read, unless more lines are already waiting. It reads its input through a
+// Feed: a source that stops (at a hot reload's handover) leaves the input
+// at the end of its last finished line, where the next version's source
+// goes on.
 type Stdin struct {
 	stream
-	in io.Reader
+	feed *Feed
 }
 
-// Run reads standard input to its end.
+// Run reads standard input to its end, or until ctx ends.
 func (s *Stdin) Run(ctx context.Context, out flowruntime.Emitter) error {
-	cr := &ctxReader{ctx: ctx, r: s.in}
-	defer cr.close()
-	r := s.newReader(cr, "", 0, s.positions.track("", 0))
+	off, header := s.feed.take()
+	done := s.positions.track("", off)
+	r := s.newReader(&feedReader{ctx: ctx, feed: s.feed, done: done}, "", off, done)
+	if s.codec == "csv" {
+		r.header = header
+	}
+	defer func() {
+		header := r.header
+		if r.headerEnd == 0 {
+			header = nil // not read here: the feed keeps the one it has
+		}
+		s.feed.give(done.Committed, header, r.headerEnd)
+	}()
 	err := r.pump(ctx, out)
 	if errors.Is(err, io.EOF) {
 		if err = r.finish(); err == nil {
@@ -53,75 +69,5 @@ func (s *Stdin) Run(ctx context.Context, out flowruntime.Emitter) error {
 	if errors.Is(err, errStopped) || ctx.Err() != nil {
 		return nil
 	}
-	return err
-}
-
-// ctxReader makes a blocking reader give up when ctx ends. A read still
-// blocked then finishes in the background and its data is dropped. It is
-// used by one goroutine at a time.
-type ctxReader struct {
-	ctx  context.Context
-	r    io.Reader
-	buf  []byte
-	reqs chan []byte
-	resp chan readResult
-	err  error
-}
-
-type readResult struct {
-	n   int
-	err error
-}
-
-func (c *ctxReader) Read(p []byte) (int, error) {
-	if c.err != nil {
-		return 0, c.err
-	}
-	if c.reqs == nil {
-		c.reqs = make(chan []byte)
-		c.resp = make(chan readResult, 1)
-		go func(reqs <-chan []byte, resp chan<- readResult) {
-			for buf := range reqs {
-				n, err := c.r.Read(buf)
-				resp <- readResult{n, err}
-			}
-		}(c.reqs, c.resp)
-	}
-	if len(c.buf) < len(p) {
-		c.buf = make([]byte, len(p))
-	}
-	buf := c.buf[:len(p)]
-	select {
-	case c.reqs <- buf:
-	case <-c.ctx.Done():
-		return 0, c.stop(c.ctx.Err())
-	}
-	select {
-	case res := <-c.resp:
-		n := copy(p, buf[:res.n])
-		if res.err != nil {
-			c.stop(res.err)
-		}
-		return n, res.err
-	case <-c.ctx.Done():
-		// The pending read owns buf now; never hand it out again.
-		c.buf = nil
-		return 0, c.stop(c.ctx.Err())
-	}
-}
-
-// close ends the reading goroutine, if it runs, once its read returns: Run
-// may return (at a line it cannot decode) before the input ends.
-func (c *ctxReader) close() {
-	if c.reqs != nil && c.err == nil {
-		c.stop(errStopped)
-	}
-}
-
-// stop ends the reading goroutine (once its read returns) and makes err
-// sticky.
-func (c *ctxReader) stop(err error) error {
-	c.err = err
-	close(c.reqs)
 	return err
 }

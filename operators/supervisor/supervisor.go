@@ -31,6 +31,9 @@ type Config struct {
 	// Logger receives one line per pipeline and reload; nil logs nothing.
 	Logger hclog.Logger
 	// Stdin and Stdout are given to the stdin source and the stdout sink.
+	// Stdin should be a source.Feed (made once): every version of a
+	// pipeline then reads it in turn, a handover losing nothing the old
+	// version read ahead.
 	Stdin  io.Reader
 	Stdout io.Writer
 	// Clock is the pipelines' time; nil is the real clock.

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"sort"
@@ -20,6 +21,7 @@ import (
 	"github.com/flowrun/flowrun/lang/ast"
 	"github.com/flowrun/flowrun/lang/diag"
 	"github.com/flowrun/flowrun/operators/all"
+	"github.com/flowrun/flowrun/operators/source"
 	"github.com/flowrun/flowrun/operators/supervisor"
 	"github.com/flowrun/flowrun/planner"
 	flowruntime "github.com/flowrun/flowrun/runtime"
@@ -88,10 +90,18 @@ func loader(dir string, log *syncBuffer) func() (*planner.Plan, bool) {
 // buffer.
 func newSupervisor(t *testing.T, dir string) (*supervisor.Supervisor, *syncBuffer) {
 	t.Helper()
+	return newStdinSupervisor(t, dir, nil)
+}
+
+// newStdinSupervisor is newSupervisor with stdin as the standard input of
+// the pipelines.
+func newStdinSupervisor(t *testing.T, dir string, stdin io.Reader) (*supervisor.Supervisor, *syncBuffer) {
+	t.Helper()
 	logs := &syncBuffer{}
 	sup := supervisor.New(supervisor.Config{
 		Registry: all.Registry(),
 		Logger:   hclog.New(&hclog.LoggerOptions{Name: "flowrun", Output: logs, Level: hclog.Info}),
+		Stdin:    stdin,
 		Stdout:   &syncBuffer{},
 		Load:     loader(dir, logs),
 	})
@@ -548,6 +558,9 @@ func TestHandoverUnderBackpressure(t *testing.T) {
     kind  = "generate"
     count = %d
   }`, n), "seq", func(i int) any { return float64(i) }},
+		{"stdin", `source "in" {
+    kind = "stdin"
+  }`, "line", func(i int) any { return strconv.Itoa(i) }},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -559,7 +572,11 @@ func TestHandoverUnderBackpressure(t *testing.T) {
 			writeFile(t, filepath.Join(dir, "in.log"), in.String())
 			flow := filepath.Join(dir, "pressure.flow")
 			writeFile(t, flow, fmt.Sprintf(pressureFlow, tt.source, "A"))
-			sup, logs := newSupervisor(t, dir)
+			var stdin io.Reader
+			if tt.name == "stdin" {
+				stdin = source.NewFeed(strings.NewReader(in.String()))
+			}
+			sup, logs := newStdinSupervisor(t, dir, stdin)
 			plan, ok := loader(dir, logs)()
 			if !ok {
 				t.Fatalf("plan:\n%s", logs)
