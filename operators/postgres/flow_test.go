@@ -293,25 +293,8 @@ pipeline "p" {
   }
 }
 `, srv.DSN(), srv.DSN())
-	p := optest.Plan(t, flow, "p")
 	var logs bytes.Buffer
-	logger := hclog.New(&hclog.LoggerOptions{Output: &logs, Level: hclog.Info})
-	g, err := all.Registry().BuildGraph(p, operators.BuildEnv{Clock: flowruntime.RealClock{}, Logger: logger})
-	if err != nil {
-		t.Fatal(err)
-	}
-	var dst *postgres.Sink
-	for _, node := range g.Nodes {
-		if node.Name == "dst" {
-			dst = node.Sink.(*postgres.Sink)
-		}
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	ex, err := flowruntime.Start(ctx, g, flowruntime.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	ex, dst := startWithSink(t, flow, hclog.New(&hclog.LoggerOptions{Output: &logs, Level: hclog.Info}))
 	started := time.Now()
 	waitFor(t, func() bool { return dst.Written() >= n/4 })
 	restartAt := time.Since(started)
@@ -338,7 +321,7 @@ pipeline "p" {
 		t.Errorf("the source did not reconnect:\n%s", logs.String())
 	}
 	var count, distinct, sum, matching int64
-	err = srv.Conn(t).QueryRow(context.Background(), `SELECT count(*), count(DISTINCT id), sum(id)::int8,
+	err := srv.Conn(t).QueryRow(context.Background(), `SELECT count(*), count(DISTINCT id), sum(id)::int8,
   (SELECT count(*) FROM dst JOIN src USING (id, v)) FROM dst`).Scan(&count, &distinct, &sum, &matching)
 	if err != nil {
 		t.Fatal(err)
@@ -475,4 +458,29 @@ INSERT INTO orders SELECT g, 'c' || (g % 7), CASE WHEN g % 4 = 0 THEN 0 ELSE g *
 	if lines[1] != "1.5,c1,1" || lines[1500] != "2998.5,c4,1999" {
 		t.Errorf("first and last rows %q and %q, want 1.5,c1,1 and 2998.5,c4,1999", lines[1], lines[1500])
 	}
+}
+
+// startWithSink plans and starts the pipeline "p" of flow, logging to
+// logger, with two minutes to run, and returns it with its postgres sink
+// "dst".
+func startWithSink(t *testing.T, flow string, logger hclog.Logger) (*flowruntime.Execution, *postgres.Sink) {
+	t.Helper()
+	p := optest.Plan(t, flow, "p")
+	g, err := all.Registry().BuildGraph(p, operators.BuildEnv{Clock: flowruntime.RealClock{}, Logger: logger})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var dst *postgres.Sink
+	for _, node := range g.Nodes {
+		if node.Name == "dst" {
+			dst = node.Sink.(*postgres.Sink)
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	t.Cleanup(cancel)
+	ex, err := flowruntime.Start(ctx, g, flowruntime.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ex, dst
 }

@@ -6,12 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/flowrun/flowrun/operators"
-	"github.com/flowrun/flowrun/operators/all"
-	"github.com/flowrun/flowrun/operators/internal/optest"
-	"github.com/flowrun/flowrun/operators/postgres"
 	"github.com/flowrun/flowrun/operators/postgres/pgtest"
-	flowruntime "github.com/flowrun/flowrun/runtime"
 )
 
 // TestSinkOutlivesAnOutageByDefault: a postgres sink with no retry option
@@ -43,23 +38,7 @@ pipeline "p" {
   }
 }
 `, n, srv.DSN())
-	p := optest.Plan(t, flow, "p")
-	g, err := all.Registry().BuildGraph(p, operators.BuildEnv{Clock: flowruntime.RealClock{}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	var dst *postgres.Sink
-	for _, node := range g.Nodes {
-		if node.Name == "dst" {
-			dst = node.Sink.(*postgres.Sink)
-		}
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	ex, err := flowruntime.Start(ctx, g, flowruntime.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	ex, dst := startWithSink(t, flow, nil)
 	waitFor(t, func() bool { return dst.Written() >= n/10 })
 	srv.Outage(3500 * time.Millisecond)
 	if dst.Written() >= n {
