@@ -180,25 +180,33 @@ func TestRunReloads(t *testing.T) {
 			if err := cmd.Wait(); err != nil {
 				t.Fatalf("flowrun run: %v (want exit 0)\n%s", err, stderr)
 			}
-			lines, versions := outputVersions(t, out)
-			if len(lines) != written {
-				t.Fatalf("the output holds %d records, the input %d lines\n%s", len(lines), written, stderr)
-			}
-			switches := 0
-			for i := range lines {
-				if lines[i] != strconv.Itoa(i) {
-					t.Fatalf("output record %d is line %s: a record was lost or repeated", i, lines[i])
-				}
-				if i > 0 && versions[i] != versions[i-1] {
-					switches++
-				}
-			}
-			if switches != 6 {
-				t.Errorf("the version changed %d times in the output, want 6: %v", switches, versions)
-			}
+			checkHandovers(t, out, written, 6, stderr)
 			if n := strings.Count(stderr.String(), "reload rejected"); n != 1 {
 				t.Errorf("%d rejected reloads logged, want 1\n%s", n, stderr)
 			}
 		})
+	}
+}
+
+// checkHandovers checks that the output file out holds the input's n
+// numbered lines once each, in order, and that the version writing them
+// changed handovers times.
+func checkHandovers(t *testing.T, out string, n, handovers int, stderr *lockedBuffer) {
+	t.Helper()
+	lines, versions := outputVersions(t, out)
+	if len(lines) != n {
+		t.Fatalf("the output holds %d records, the input %d lines\n%s", len(lines), n, stderr)
+	}
+	switches := 0
+	for i := range lines {
+		if lines[i] != strconv.Itoa(i) {
+			t.Fatalf("output record %d is line %q: a line was lost, repeated or cut", i, lines[i])
+		}
+		if i > 0 && versions[i] != versions[i-1] {
+			switches++
+		}
+	}
+	if switches != handovers {
+		t.Errorf("the version changed %d times in the output, want %d: %v", switches, handovers, versions)
 	}
 }

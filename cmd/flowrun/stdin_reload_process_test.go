@@ -134,22 +134,7 @@ func TestRunReloadsAStdinPipeline(t *testing.T) {
 			if err := cmd.Wait(); err != nil {
 				t.Fatalf("flowrun run: %v (want exit 0)\n%s", err, stderr)
 			}
-			lines, versions := outputVersions(t, out)
-			if len(lines) != n {
-				t.Errorf("the output holds %d records, the input %d lines\n%s", len(lines), n, stderr)
-			}
-			switches := 0
-			for i := range lines {
-				if lines[i] != strconv.Itoa(i) {
-					t.Fatalf("output record %d is line %q: a line was lost, repeated or cut", i, lines[i])
-				}
-				if i > 0 && versions[i] != versions[i-1] {
-					switches++
-				}
-			}
-			if switches != 10 {
-				t.Errorf("the version changed %d times in the output, want 10: %v", switches, versions)
-			}
+			checkHandovers(t, out, n, 10, stderr)
 			t.Logf("%d lines through 10 handovers", n)
 		})
 	}
