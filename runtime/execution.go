@@ -188,11 +188,12 @@ func Start(ctx context.Context, g *Graph, opts Options) (*Execution, error) {
 // holders flush and sinks close. It does not wait; use Wait.
 func (e *Execution) Stop() {
 	e.srcCancel()
-	e.letSourcesGo()
+	e.LetSourcesGo()
 }
 
-// letSourcesGo lets the sources held by Options.HoldSources go, once.
-func (e *Execution) letSourcesGo() {
+// LetSourcesGo lets the sources held by Options.HoldSources go. Only the
+// first call does anything.
+func (e *Execution) LetSourcesGo() {
 	e.holdOnce.Do(func() {
 		if e.held.Swap(false) {
 			e.emitGate.Unlock()
@@ -214,7 +215,7 @@ func (e *Execution) Kill() {
 	}
 	e.mu.Unlock()
 	e.runCancel()
-	e.letSourcesGo()
+	e.LetSourcesGo()
 }
 
 // Wait waits until the execution has finished and returns nil after end of
@@ -238,7 +239,7 @@ func (e *Execution) fail(err error) {
 	}
 	e.mu.Unlock()
 	e.runCancel()
-	e.letSourcesGo()
+	e.LetSourcesGo()
 }
 
 // failAfterDrain records err as the execution's error, unless one is
@@ -251,7 +252,7 @@ func (e *Execution) failAfterDrain(err error) {
 	}
 	e.mu.Unlock()
 	e.srcCancel()
-	e.letSourcesGo()
+	e.LetSourcesGo()
 }
 
 func (e *Execution) failing() bool { return e.runCtx.Err() != nil }

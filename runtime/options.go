@@ -28,8 +28,9 @@ type Options struct {
 	// (Execution.Snapshot): the stateful stages then save their final
 	// state as they end, for the snapshots taken after.
 	Snapshots bool
-	// HoldSources holds every source at its first Emit until the first
-	// Snapshot (which then sees the pipeline as it starts, before any
-	// record), Stop, Kill or a failure.
+	// HoldSources holds every source at its first Emit until
+	// Execution.LetSourcesGo, Stop, Kill or a failure: a Snapshot taken
+	// meanwhile sees the pipeline before any record, and can be saved
+	// before the first record is written.
 	HoldSources bool
 }

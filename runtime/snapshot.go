@@ -168,7 +168,6 @@ func (n *node) forwardMark(m *mark) {
 // ctx.Err() when ctx ends first (the sources then go on).
 func (e *Execution) Snapshot(ctx context.Context) (*Snapshot, error) {
 	if err := e.snapshottable(); err != nil {
-		e.letSourcesGo()
 		return nil, err
 	}
 	e.snapshots.Lock()
@@ -190,11 +189,9 @@ func (e *Execution) Snapshot(ctx context.Context) (*Snapshot, error) {
 // snapshotRunning takes the snapshot of the running execution; it returns
 // errEnded when the execution ended first.
 func (e *Execution) snapshotRunning(ctx context.Context) (*Snapshot, error) {
-	// Sources held since the start are paused already: this snapshot
-	// lets them go.
-	if e.held.Load() {
-		defer e.letSourcesGo()
-	} else {
+	// Sources held since the start are paused already (and stay so:
+	// LetSourcesGo).
+	if !e.held.Load() {
 		if !e.pauseSources(ctx) {
 			return nil, ctx.Err()
 		}

@@ -368,8 +368,8 @@ func TestSnapshotThroughMergeAndCalls(t *testing.T) {
 	}
 }
 
-// TestSnapshotOfHeldSources: with HoldSources, the first snapshot sees the
-// pipeline before any record, and lets the sources go.
+// TestSnapshotOfHeldSources: with HoldSources, a snapshot sees the pipeline
+// before any record, and LetSourcesGo lets the sources go.
 func TestSnapshotOfHeldSources(t *testing.T) {
 	src := &seqSource{count: 1000, per: 10}
 	out := &keepSink{}
@@ -384,6 +384,10 @@ func TestSnapshotOfHeldSources(t *testing.T) {
 	if got := string(snap.States["sink"]); got != "0" {
 		t.Errorf("first snapshot: sink holds %s records, want 0", got)
 	}
+	if again, err := ex.Snapshot(context.Background()); err != nil || string(again.States["sink"]) != "0" {
+		t.Errorf("a second snapshot before LetSourcesGo: %v, %v; want the sink still empty", again, err)
+	}
+	ex.LetSourcesGo()
 	if err := ex.Wait(); err != nil {
 		t.Fatal(err)
 	}

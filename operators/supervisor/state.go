@@ -196,11 +196,14 @@ func (k *keeper) run(exec *flowruntime.Execution, done chan<- struct{}) {
 	}()
 	tick := time.NewTicker(k.interval)
 	defer tick.Stop()
-	// The first snapshot is taken at once: a run killed before the first
-	// interval then leaves one saying where it started, so the next run
-	// knows it continues it (see applyStates).
+	// The first snapshot is taken at once, while the sources are held
+	// (runtime.Options.HoldSources), and saved before they go: a run killed
+	// at any moment then leaves one, so the next run knows it continues
+	// it (see applyStates).
+	defer exec.LetSourcesGo()
 	for first := true; ; first = false {
 		if !first {
+			exec.LetSourcesGo()
 			select {
 			case <-ctx.Done():
 				return
