@@ -154,6 +154,9 @@ func TestSlowSinkBoundsUnacknowledged(t *testing.T) {
     from    = slow`, 1)
 	vars := relayVars(url, "slow")
 	vars["max_ack_pending"] = fmt.Sprint(bound)
+	// Messages in the pipeline are reported in progress every ack_wait/2;
+	// a long ack_wait keeps a machine under load from starving that.
+	vars["ack_wait"] = "30s"
 	ex, g := start(t, src, "p", vars)
 	optest.Eventually(t, 10*time.Second, "the consumer", func() bool {
 		_, err := c.js.Consumer(t.Context(), "IN", "work")
