@@ -42,7 +42,9 @@ func TestTwoProcessesOneKilledWithSIGKILL(t *testing.T) {
 	started := time.Now()
 	for _, name := range []string{"a", "b"} {
 		flow := filepath.Join(t.TempDir(), "relay.flow")
-		src := strings.NewReplacer("${broker}", broker, "${process}", name, "${rate}", "1e9").Replace(relay)
+		// Paced, so that the first process cannot read every partition to
+		// its end before the second has joined the group.
+		src := strings.NewReplacer("${broker}", broker, "${process}", name, "${rate}", "5000").Replace(relay)
 		if err := os.WriteFile(flow, []byte(src), 0o644); err != nil {
 			t.Fatal(err)
 		}
