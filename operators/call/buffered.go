@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"sync"
 	"time"
 
@@ -171,7 +172,9 @@ func (b *Buffered) Call(ctx context.Context, rec flowruntime.Record) (flowruntim
 	defer cancel()
 	out, err := b.do.call(ctx, s, rec.Fields)
 	if err != nil {
-		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+		// The pipe's deadline (the context's) may pass a moment before
+		// the context says so.
+		if errors.Is(ctx.Err(), context.DeadlineExceeded) || errors.Is(err, os.ErrDeadlineExceeded) {
 			return rec, fmt.Errorf("timed out after %s: %w", b.timeout, err)
 		}
 		return rec, err
