@@ -325,18 +325,7 @@ func (e *Execution) Stats() Stats {
 
 // ownCounts returns the counters the node's operator keeps, if it keeps any.
 func (n *node) ownCounts() []Count {
-	var op any
-	switch {
-	case n.spec.Source != nil:
-		op = n.spec.Source
-	case n.spec.Processor != nil:
-		op = n.spec.Processor
-	case n.spec.Caller != nil:
-		op = n.spec.Caller
-	case n.spec.Sink != nil:
-		op = n.spec.Sink
-	}
-	if r, ok := op.(CountReporter); ok {
+	if r, ok := n.spec.Operator().(CountReporter); ok {
 		return r.Counts()
 	}
 	return nil

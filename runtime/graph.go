@@ -73,6 +73,33 @@ func (n *Node) Kind() Kind {
 	return KindProcessor
 }
 
+// Operator returns the node's operator: its Source, Processor, Caller or
+// Sink, or nil for a fanout or merge.
+func (n *Node) Operator() any {
+	switch {
+	case n.Source != nil:
+		return n.Source
+	case n.Processor != nil:
+		return n.Processor
+	case n.Caller != nil:
+		return n.Caller
+	case n.Sink != nil:
+		return n.Sink
+	}
+	return nil
+}
+
+// Stateful returns the node's operator as a Stateful, or nil: only
+// processors and sinks keep their state that way (a source keeps its
+// position as a Checkpointer).
+func (n *Node) Stateful() Stateful {
+	if n.Processor == nil && n.Sink == nil {
+		return nil
+	}
+	st, _ := n.Operator().(Stateful)
+	return st
+}
+
 // Fanout describes a node that sends each record to one or all of its
 // outputs.
 type Fanout struct {

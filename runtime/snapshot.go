@@ -110,14 +110,7 @@ func (n *node) end() {
 // stages.
 func isReporter(n *node) bool { return n.spec.Sink != nil || n.stateful() != nil }
 
-func (n *node) stateful() Stateful {
-	var op any = n.spec.Processor
-	if n.spec.Sink != nil {
-		op = n.spec.Sink
-	}
-	st, _ := op.(Stateful)
-	return st
-}
+func (n *node) stateful() Stateful { return n.spec.Stateful() }
 
 // finished keeps n's final state, for the snapshots taken after n ended, and
 // reports it to the snapshot under way.

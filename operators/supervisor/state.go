@@ -114,8 +114,8 @@ func applyStates(g *flowruntime.Graph, states map[string][]byte, log hclog.Logge
 			log.Info("a source cannot read again what came after the snapshot: the sink keeps what it wrote since (exactly once only with file, generate and postgres sources)", "stage", n.Name)
 			continue
 		}
-		st, ok := statefulOf(n)
-		if !ok {
+		st := n.Stateful()
+		if st == nil {
 			log.Warn("saved state of a stage that keeps none now: ignored", "stage", n.Name)
 			continue
 		}
@@ -171,15 +171,6 @@ func shellWord(s string) string {
 		return s
 	}
 	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
-}
-
-func statefulOf(n *flowruntime.Node) (flowruntime.Stateful, bool) {
-	var op any = n.Processor
-	if n.Sink != nil {
-		op = n.Sink
-	}
-	st, ok := op.(flowruntime.Stateful)
-	return st, ok
 }
 
 // run saves a snapshot of exec every interval until exec ends, then closes
